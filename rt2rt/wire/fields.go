@@ -1,0 +1,467 @@
+package wire
+
+import "fmt"
+
+// keyID numbers the wire keys the typed messages know, so that "this key was
+// absent when decoded" fits in one bit mask.
+type keyID uint8
+
+const (
+	kCmd keyID = iota
+	kFrom
+	kTo
+	kMsgUUID
+	kSerializers
+	kID
+	kSID
+	kSerializer
+	kValue
+	kTunnelID
+	kType
+	kPolicy
+	kPortID
+	kPortProperties
+	kPeerPortID
+	kPeerActorID
+	kPeerPortName
+	kPeerPortProperties
+	kPeerPortDir
+	kTerminate
+	kRemainingTokens
+	kState
+	kActorType
+	kActorState
+	kPrevConnections
+	kConnectionList
+	kActorID
+	kPeerNodeID
+	kRequirements
+	kExtend
+	kMove
+	kAppUUID
+	kActorUUIDs
+	kDisconnect
+	kReplicationID
+	kPressure
+	kTypeCmd
+	kData
+	kJWT
+	kCertName
+	kSequenceNbr
+	kToken
+	kKey
+	kPrefix
+	kIndex
+	kResponse
+	kAttributes
+	kCapabilities
+	kPortPropertyCapability
+	kTime
+	kMaxPlacements
+	kCompiler
+	kMethod
+	kStatus
+	kSuccessList
+	numKeys
+)
+
+var keyNames = [numKeys]string{
+	kCmd:                    "cmd",
+	kFrom:                   "from_rt_uuid",
+	kTo:                     "to_rt_uuid",
+	kMsgUUID:                "msg_uuid",
+	kSerializers:            "serializers",
+	kID:                     "id",
+	kSID:                    "sid",
+	kSerializer:             "serializer",
+	kValue:                  "value",
+	kTunnelID:               "tunnel_id",
+	kType:                   "type",
+	kPolicy:                 "policy",
+	kPortID:                 "port_id",
+	kPortProperties:         "port_properties",
+	kPeerPortID:             "peer_port_id",
+	kPeerActorID:            "peer_actor_id",
+	kPeerPortName:           "peer_port_name",
+	kPeerPortProperties:     "peer_port_properties",
+	kPeerPortDir:            "peer_port_dir",
+	kTerminate:              "terminate",
+	kRemainingTokens:        "remaining_tokens",
+	kState:                  "state",
+	kActorType:              "actor_type",
+	kActorState:             "actor_state",
+	kPrevConnections:        "prev_connections",
+	kConnectionList:         "connection_list",
+	kActorID:                "actor_id",
+	kPeerNodeID:             "peer_node_id",
+	kRequirements:           "requirements",
+	kExtend:                 "extend",
+	kMove:                   "move",
+	kAppUUID:                "app_uuid",
+	kActorUUIDs:             "actor_uuids",
+	kDisconnect:             "disconnect",
+	kReplicationID:          "replication_id",
+	kPressure:               "pressure",
+	kTypeCmd:                "type_cmd",
+	kData:                   "data",
+	kJWT:                    "jwt",
+	kCertName:               "cert_name",
+	kSequenceNbr:            "sequencenbr",
+	kToken:                  "token",
+	kKey:                    "key",
+	kPrefix:                 "prefix",
+	kIndex:                  "index",
+	kResponse:               "response",
+	kAttributes:             "attributes",
+	kCapabilities:           "capabilities",
+	kPortPropertyCapability: "port_property_capability",
+	kTime:                   "time",
+	kMaxPlacements:          "max_placements",
+	kCompiler:               "compiler",
+	kMethod:                 "method",
+	kStatus:                 "status",
+	kSuccessList:            "success_list",
+}
+
+var _ = [64 - numKeys]struct{}{} // keyMask must hold every key
+
+// keyMask is a set of keyIDs.
+type keyMask uint64
+
+func (m keyMask) has(k keyID) bool { return m&(1<<k) != 0 }
+
+// fielder is implemented by every typed message and sub-message: it lists
+// its map entries to an obj, which either counts them (msgpack needs the
+// count up front) or writes them.
+type fielder interface {
+	wireFields(o *obj)
+}
+
+// obj emits the entries of one map. Keys present in extra override the typed
+// field of the same name; keys marked absent (absent on decode) are skipped,
+// so a decoded message re-encodes to the same set of keys.
+type obj struct {
+	w      *writer // nil while counting
+	n      int
+	extra  map[string]any
+	absent keyMask
+}
+
+func (o *obj) begin(extra map[string]any, absent keyMask) {
+	o.extra, o.absent = extra, absent
+}
+
+func (o *obj) key(k keyID) bool {
+	if o.absent.has(k) {
+		return false
+	}
+	if o.extra != nil {
+		if _, ok := o.extra[keyNames[k]]; ok {
+			return false
+		}
+	}
+	if o.w == nil {
+		o.n++
+		return false
+	}
+	o.w.key(keyNames[k])
+	return true
+}
+
+// str writes a string that is always sent.
+func (o *obj) str(k keyID, v string) {
+	if o.key(k) {
+		o.w.str(v)
+	}
+}
+
+// nullStr writes a string whose empty value is sent as null.
+func (o *obj) nullStr(k keyID, v string) {
+	if o.key(k) {
+		if v == "" {
+			o.w.null()
+		} else {
+			o.w.str(v)
+		}
+	}
+}
+
+// optStr writes a string only when it is not empty.
+func (o *obj) optStr(k keyID, v string) {
+	if v != "" {
+		o.str(k, v)
+	}
+}
+
+func (o *obj) int(k keyID, v int64) {
+	if o.key(k) {
+		o.w.int(v)
+	}
+}
+
+func (o *obj) uint(k keyID, v uint64) {
+	if o.key(k) {
+		o.w.uint(v)
+	}
+}
+
+func (o *obj) bool(k keyID, v bool) {
+	if o.key(k) {
+		o.w.bool(v)
+	}
+}
+
+func (o *obj) val(k keyID, v any) {
+	if o.key(k) {
+		o.w.value(v)
+	}
+}
+
+// emptyMapOr writes v, or {} when v is nil.
+func (o *obj) emptyMapOr(k keyID, v any) {
+	if o.key(k) {
+		if v == nil {
+			o.w.mapHeader(0)
+			o.w.mapEnd()
+		} else {
+			o.w.value(v)
+		}
+	}
+}
+
+func (o *obj) strs(k keyID, v []string) {
+	if o.key(k) {
+		o.w.strings(v)
+	}
+}
+
+func (o *obj) ints(k keyID, v []int) {
+	if o.key(k) {
+		o.w.arrayHeader(len(v))
+		for _, e := range v {
+			o.w.elem()
+			o.w.int(int64(e))
+		}
+		o.w.arrayEnd()
+	}
+}
+
+func (o *obj) sub(k keyID, f fielder) {
+	if o.key(k) {
+		o.w.value(f)
+	}
+}
+
+// rest writes every Extra entry.
+func (o *obj) rest() {
+	if o.w == nil {
+		o.n += len(o.extra)
+		return
+	}
+	for k, v := range o.extra {
+		o.w.key(k)
+		o.w.value(v)
+		if o.w.err != nil {
+			return
+		}
+	}
+}
+
+// object writes f as one map.
+func (w *writer) object(f fielder) {
+	if w.mp {
+		c := obj{}
+		f.wireFields(&c)
+		w.mapHeader(c.n)
+	} else {
+		w.mapHeader(0)
+	}
+	o := obj{w: w}
+	f.wireFields(&o)
+	w.mapEnd()
+}
+
+// dec moves known keys out of a decoded map into typed fields. Values of the
+// wrong type stay in the map, which becomes Extra, so nothing is lost.
+type dec struct {
+	m       map[string]any
+	absent  keyMask
+	present keyMask
+}
+
+func (d *dec) get(k keyID) (any, bool) {
+	v, ok := d.m[keyNames[k]]
+	if ok {
+		d.present |= 1 << k
+	} else {
+		d.absent |= 1 << k
+	}
+	return v, ok
+}
+
+func (d *dec) take(k keyID) { delete(d.m, keyNames[k]) }
+
+func (d *dec) str(k keyID, dst *string) {
+	if v, ok := d.get(k); ok {
+		if s, ok := v.(string); ok {
+			*dst = s
+			d.take(k)
+		}
+	}
+}
+
+func (d *dec) nullStr(k keyID, dst *string) {
+	if v, ok := d.get(k); ok {
+		if v == nil {
+			d.take(k)
+		} else if s, ok := v.(string); ok && s != "" {
+			*dst = s
+			d.take(k)
+		}
+	}
+}
+
+// optStr decodes a key that is sent only when not empty; it is never marked absent.
+func (d *dec) optStr(k keyID, dst *string) {
+	if v, ok := d.m[keyNames[k]]; ok {
+		d.present |= 1 << k
+		if s, ok := v.(string); ok && s != "" {
+			*dst = s
+			d.take(k)
+		}
+	}
+}
+
+func (d *dec) int(k keyID, dst *int64) {
+	if v, ok := d.get(k); ok {
+		if i, ok := v.(int64); ok {
+			*dst = i
+			d.take(k)
+		}
+	}
+}
+
+func (d *dec) intVal(k keyID, dst *int) {
+	if v, ok := d.get(k); ok {
+		if i, ok := v.(int64); ok && int64(int(i)) == i {
+			*dst = int(i)
+			d.take(k)
+		}
+	}
+}
+
+func (d *dec) uint(k keyID, dst *uint64) {
+	if v, ok := d.get(k); ok {
+		if i, ok := ToUint64(v); ok && (IsInteger(v)) {
+			*dst = i
+			d.take(k)
+		}
+	}
+}
+
+func (d *dec) bool(k keyID, dst *bool) {
+	if v, ok := d.get(k); ok {
+		if b, ok := v.(bool); ok {
+			*dst = b
+			d.take(k)
+		}
+	}
+}
+
+// val takes any value, including null.
+func (d *dec) val(k keyID, dst *any) {
+	if v, ok := d.get(k); ok {
+		*dst = v
+		d.take(k)
+	}
+}
+
+// mapVal takes a map value; other types stay in Extra.
+func (d *dec) mapVal(k keyID, dst *map[string]any) {
+	if v, ok := d.get(k); ok {
+		if m, ok := v.(map[string]any); ok {
+			*dst = m
+			d.take(k)
+		}
+	}
+}
+
+func (d *dec) strs(k keyID, dst *[]string) {
+	v, ok := d.get(k)
+	if !ok {
+		return
+	}
+	l, ok := v.([]any)
+	if !ok {
+		return
+	}
+	out := make([]string, len(l))
+	for i, e := range l {
+		s, ok := e.(string)
+		if !ok {
+			return
+		}
+		out[i] = s
+	}
+	*dst = out
+	d.take(k)
+}
+
+func (d *dec) extra() map[string]any {
+	if len(d.m) == 0 {
+		return nil
+	}
+	return d.m
+}
+
+func (d *dec) has(k keyID) bool {
+	_, ok := d.m[keyNames[k]]
+	return ok
+}
+
+// nonNull takes any value except null, which stays in Extra.
+func (d *dec) nonNull(k keyID, dst *any) {
+	if v, ok := d.get(k); ok && v != nil {
+		*dst = v
+		d.take(k)
+	}
+}
+
+// nullMap takes a map or null (as nil).
+func (d *dec) nullMap(k keyID, dst *map[string]any) {
+	if v, ok := d.get(k); ok {
+		switch x := v.(type) {
+		case nil:
+			d.take(k)
+		case map[string]any:
+			*dst = x
+			d.take(k)
+		}
+	}
+}
+
+// nullMap writes a map whose nil value is sent as null.
+func (o *obj) nullMap(k keyID, v map[string]any) {
+	if o.key(k) {
+		if v == nil {
+			o.w.null()
+		} else {
+			o.w.value(v)
+		}
+	}
+}
+
+// requireKeys reports the first key that was absent from a decoded message
+// or had a value of the wrong type (left in Extra). Messages built in Go
+// always pass.
+func requireKeys(cmd string, extra map[string]any, absent keyMask, keys ...keyID) error {
+	for _, k := range keys {
+		if absent.has(k) {
+			return fmt.Errorf("%w: %s has no %q", ErrMissingField, cmd, keyNames[k])
+		}
+		if v, ok := extra[keyNames[k]]; ok {
+			return fmt.Errorf("%w: %s key %q has unexpected type %T", ErrMissingField, cmd, keyNames[k], v)
+		}
+	}
+	return nil
+}

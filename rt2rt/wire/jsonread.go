@@ -1,0 +1,351 @@
+package wire
+
+import (
+	"fmt"
+	"math"
+	"math/big"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// jsonReader decodes JSON text into generic values. It keeps integers exact
+// (int64, uint64, *big.Int), treats numbers with '.', 'e' or 'E' as floats
+// and accepts Python's NaN, Infinity and -Infinity literals.
+type jsonReader struct {
+	b     []byte
+	i     int
+	depth int
+}
+
+func (r *jsonReader) errf(format string, args ...any) error {
+	return fmt.Errorf("%w: json at offset %d: %s", ErrMalformed, r.i, fmt.Sprintf(format, args...))
+}
+
+func (r *jsonReader) ws() {
+	for r.i < len(r.b) {
+		switch r.b[r.i] {
+		case ' ', '\t', '\n', '\r':
+			r.i++
+		default:
+			return
+		}
+	}
+}
+
+// decodeJSON decodes exactly one JSON value (surrounding whitespace allowed).
+func decodeJSON(b []byte) (any, error) {
+	r := jsonReader{b: b}
+	v, err := r.value()
+	if err != nil {
+		return nil, err
+	}
+	r.ws()
+	if r.i != len(r.b) {
+		return nil, r.errf("trailing data")
+	}
+	return v, nil
+}
+
+func (r *jsonReader) value() (any, error) {
+	r.ws()
+	if r.i >= len(r.b) {
+		return nil, r.errf("unexpected end of input")
+	}
+	switch c := r.b[r.i]; {
+	case c == '{':
+		return r.object()
+	case c == '[':
+		return r.array()
+	case c == '"':
+		return r.str()
+	case c == '-' || (c >= '0' && c <= '9'):
+		if c == '-' && r.lit("-Infinity") {
+			return math.Inf(-1), nil
+		}
+		return r.number()
+	case c == 't' && r.lit("true"):
+		return true, nil
+	case c == 'f' && r.lit("false"):
+		return false, nil
+	case c == 'n' && r.lit("null"):
+		return nil, nil
+	case c == 'N' && r.lit("NaN"):
+		return math.NaN(), nil
+	case c == 'I' && r.lit("Infinity"):
+		return math.Inf(1), nil
+	default:
+		return nil, r.errf("unexpected character %q", c)
+	}
+}
+
+func (r *jsonReader) lit(s string) bool {
+	if len(r.b)-r.i >= len(s) && string(r.b[r.i:r.i+len(s)]) == s {
+		r.i += len(s)
+		return true
+	}
+	return false
+}
+
+func (r *jsonReader) enter() error {
+	r.depth++
+	if r.depth > MaxDepth {
+		return r.errf("nesting deeper than %d", MaxDepth)
+	}
+	return nil
+}
+
+func (r *jsonReader) object() (any, error) {
+	if err := r.enter(); err != nil {
+		return nil, err
+	}
+	r.i++ // '{'
+	m := make(map[string]any, 8)
+	r.ws()
+	if r.i < len(r.b) && r.b[r.i] == '}' {
+		r.i++
+		r.depth--
+		return m, nil
+	}
+	for {
+		r.ws()
+		if r.i >= len(r.b) || r.b[r.i] != '"' {
+			return nil, r.errf("expected object key")
+		}
+		k, err := r.str()
+		if err != nil {
+			return nil, err
+		}
+		r.ws()
+		if r.i >= len(r.b) || r.b[r.i] != ':' {
+			return nil, r.errf("expected ':'")
+		}
+		r.i++
+		v, err := r.value()
+		if err != nil {
+			return nil, err
+		}
+		m[k] = v
+		r.ws()
+		if r.i >= len(r.b) {
+			return nil, r.errf("unterminated object")
+		}
+		switch r.b[r.i] {
+		case ',':
+			r.i++
+		case '}':
+			r.i++
+			r.depth--
+			return m, nil
+		default:
+			return nil, r.errf("expected ',' or '}'")
+		}
+	}
+}
+
+func (r *jsonReader) array() (any, error) {
+	if err := r.enter(); err != nil {
+		return nil, err
+	}
+	r.i++ // '['
+	l := make([]any, 0, 4)
+	r.ws()
+	if r.i < len(r.b) && r.b[r.i] == ']' {
+		r.i++
+		r.depth--
+		return l, nil
+	}
+	for {
+		v, err := r.value()
+		if err != nil {
+			return nil, err
+		}
+		l = append(l, v)
+		r.ws()
+		if r.i >= len(r.b) {
+			return nil, r.errf("unterminated array")
+		}
+		switch r.b[r.i] {
+		case ',':
+			r.i++
+		case ']':
+			r.i++
+			r.depth--
+			return l, nil
+		default:
+			return nil, r.errf("expected ',' or ']'")
+		}
+	}
+}
+
+func (r *jsonReader) str() (string, error) {
+	r.i++ // opening quote
+	start := r.i
+	for r.i < len(r.b) {
+		c := r.b[r.i]
+		if c == '"' {
+			s := string(r.b[start:r.i])
+			r.i++
+			return s, nil
+		}
+		if c == '\\' {
+			return r.strSlow(start)
+		}
+		r.i++
+	}
+	return "", r.errf("unterminated string")
+}
+
+func (r *jsonReader) strSlow(start int) (string, error) {
+	out := make([]byte, 0, r.i-start+16)
+	out = append(out, r.b[start:r.i]...)
+	for r.i < len(r.b) {
+		c := r.b[r.i]
+		switch c {
+		case '"':
+			r.i++
+			return string(out), nil
+		case '\\':
+			if r.i+1 >= len(r.b) {
+				return "", r.errf("unterminated escape")
+			}
+			e := r.b[r.i+1]
+			r.i += 2
+			switch e {
+			case '"', '\\', '/':
+				out = append(out, e)
+			case 'b':
+				out = append(out, '\b')
+			case 'f':
+				out = append(out, '\f')
+			case 'n':
+				out = append(out, '\n')
+			case 'r':
+				out = append(out, '\r')
+			case 't':
+				out = append(out, '\t')
+			case 'u':
+				c1, ok := r.hex4()
+				if !ok {
+					return "", r.errf("bad \\u escape")
+				}
+				if utf16.IsSurrogate(c1) && r.i+1 < len(r.b) && r.b[r.i] == '\\' && r.b[r.i+1] == 'u' {
+					save := r.i
+					r.i += 2
+					c2, ok := r.hex4()
+					if ok {
+						if d := utf16.DecodeRune(c1, c2); d != utf8.RuneError {
+							out = utf8.AppendRune(out, d)
+							continue
+						}
+					}
+					r.i = save
+				}
+				out = utf8.AppendRune(out, c1)
+			default:
+				return "", r.errf("bad escape \\%c", e)
+			}
+		default:
+			out = append(out, c)
+			r.i++
+		}
+	}
+	return "", r.errf("unterminated string")
+}
+
+func (r *jsonReader) hex4() (rune, bool) {
+	if len(r.b)-r.i < 4 {
+		return 0, false
+	}
+	var v rune
+	for _, c := range r.b[r.i : r.i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			v = v<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			v = v<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			v = v<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	r.i += 4
+	return v, true
+}
+
+func (r *jsonReader) number() (any, error) {
+	start := r.i
+	neg := r.b[r.i] == '-'
+	if neg {
+		r.i++
+	}
+	digits := r.i
+	var u uint64
+	small := true
+	for r.i < len(r.b) && r.b[r.i] >= '0' && r.b[r.i] <= '9' {
+		if r.i-digits >= 18 {
+			small = false
+		}
+		u = u*10 + uint64(r.b[r.i]-'0')
+		r.i++
+	}
+	if r.i == digits {
+		return nil, r.errf("bad number")
+	}
+	isFloat := false
+	if r.i < len(r.b) && r.b[r.i] == '.' {
+		isFloat = true
+		r.i++
+		d := r.i
+		for r.i < len(r.b) && r.b[r.i] >= '0' && r.b[r.i] <= '9' {
+			r.i++
+		}
+		if r.i == d {
+			return nil, r.errf("bad number")
+		}
+	}
+	if r.i < len(r.b) && (r.b[r.i] == 'e' || r.b[r.i] == 'E') {
+		isFloat = true
+		r.i++
+		if r.i < len(r.b) && (r.b[r.i] == '+' || r.b[r.i] == '-') {
+			r.i++
+		}
+		d := r.i
+		for r.i < len(r.b) && r.b[r.i] >= '0' && r.b[r.i] <= '9' {
+			r.i++
+		}
+		if r.i == d {
+			return nil, r.errf("bad number")
+		}
+	}
+	if !isFloat && small {
+		if neg {
+			return -int64(u), nil
+		}
+		return int64(u), nil
+	}
+	text := string(r.b[start:r.i])
+	if isFloat {
+		f, err := strconv.ParseFloat(text, 64)
+		if err != nil && !math.IsInf(f, 0) {
+			return nil, r.errf("bad float %q", text)
+		}
+		return f, nil
+	}
+	if !neg {
+		if v, err := strconv.ParseUint(text, 10, 64); err == nil {
+			if v <= math.MaxInt64 {
+				return int64(v), nil
+			}
+			return v, nil
+		}
+	} else if v, err := strconv.ParseInt(text, 10, 64); err == nil {
+		return v, nil
+	}
+	bi, ok := new(big.Int).SetString(text, 10)
+	if !ok {
+		return nil, r.errf("bad integer %q", text)
+	}
+	return bi, nil
+}

@@ -1,0 +1,232 @@
+package wire
+
+import (
+	"fmt"
+	"sync"
+)
+
+// Coder names used in the join handshake (spec §2.4).
+const (
+	NameJSON    = "json"
+	NameMsgpack = "msgpack"
+)
+
+// ValueCoder encodes and decodes generic values (see the value model in
+// value.go) in one coder's format. JSON and Msgpack implement it.
+type ValueCoder interface {
+	EncodeValue(dst []byte, v any) ([]byte, error)
+	DecodeValue(payload []byte) (any, error)
+}
+
+// JSONSerializer is the "json" coder: Python json.dumps compatible output
+// (compact, ASCII only, NaN/Infinity literals), lossless integers.
+type JSONSerializer struct{}
+
+// MsgpackSerializer is the "msgpack" coder in Calvin's u-msgpack
+// compatibility dialect: old-spec raw strings, smallest integer encodings
+// (unsigned families for non-negative values), float64 floats. Decoding
+// accepts every str/raw/bin family and ignores trailing bytes.
+type MsgpackSerializer struct{}
+
+// The two built-in coders.
+var (
+	JSON    JSONSerializer
+	Msgpack MsgpackSerializer
+)
+
+var (
+	_ Serializer = JSON
+	_ Serializer = Msgpack
+	_ ValueCoder = JSON
+	_ ValueCoder = Msgpack
+)
+
+// Name returns "json".
+func (JSONSerializer) Name() string { return NameJSON }
+
+// Name returns "msgpack".
+func (MsgpackSerializer) Name() string { return NameMsgpack }
+
+// Encode appends m as JSON to dst.
+func (JSONSerializer) Encode(dst []byte, m Message) ([]byte, error) {
+	return encodeMessage(dst, m, false)
+}
+
+// Encode appends m as msgpack to dst.
+func (MsgpackSerializer) Encode(dst []byte, m Message) ([]byte, error) {
+	return encodeMessage(dst, m, true)
+}
+
+// Decode parses a JSON payload into its typed message.
+func (JSONSerializer) Decode(payload []byte) (Message, error) {
+	v, err := decodeJSON(payload)
+	if err != nil {
+		return nil, err
+	}
+	return messageFrom(v)
+}
+
+// Decode parses a msgpack payload into its typed message. Bytes after the
+// first object are ignored.
+func (MsgpackSerializer) Decode(payload []byte) (Message, error) {
+	v, _, err := decodeMsgpack(payload)
+	if err != nil {
+		return nil, err
+	}
+	return messageFrom(v)
+}
+
+// EncodeValue appends the generic value v as JSON to dst.
+func (JSONSerializer) EncodeValue(dst []byte, v any) ([]byte, error) {
+	return encodeValue(dst, v, false)
+}
+
+// EncodeValue appends the generic value v as msgpack to dst.
+func (MsgpackSerializer) EncodeValue(dst []byte, v any) ([]byte, error) {
+	return encodeValue(dst, v, true)
+}
+
+// DecodeValue decodes one JSON value into the generic value model.
+func (JSONSerializer) DecodeValue(payload []byte) (any, error) {
+	return decodeJSON(payload)
+}
+
+// DecodeValue decodes the first msgpack object of payload into the generic
+// value model; trailing bytes are ignored.
+func (MsgpackSerializer) DecodeValue(payload []byte) (any, error) {
+	v, _, err := decodeMsgpack(payload)
+	return v, err
+}
+
+func encodeValue(dst []byte, v any, mp bool) ([]byte, error) {
+	w := writer{b: dst, mp: mp}
+	w.value(v)
+	if w.err != nil {
+		return dst, w.err
+	}
+	return w.b, nil
+}
+
+func encodeMessage(dst []byte, m Message, mp bool) ([]byte, error) {
+	if m == nil {
+		return dst, fmt.Errorf("%w: nil message", ErrUnencodable)
+	}
+	var f fielder
+	if x, ok := m.(fielder); ok {
+		f = x
+	} else {
+		h := m.Header()
+		if h == nil {
+			return dst, fmt.Errorf("%w: %T has no envelope", ErrUnencodable, m)
+		}
+		f = envelopeOnly{h}
+	}
+	w := writer{b: dst, mp: mp}
+	w.object(f)
+	if w.err != nil {
+		return dst, fmt.Errorf("encode %s: %w", m.Header().Cmd, w.err)
+	}
+	return w.b, nil
+}
+
+func messageFrom(v any) (Message, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: message is %T, not a map", ErrMalformed, v)
+	}
+	return FromMap(m), nil
+}
+
+// DecodeJoinReply decodes a JSON join reply whatever its cmd (Calvin does not
+// check it, spec §2.6).
+func DecodeJoinReply(payload []byte) (*JoinReply, error) {
+	v, err := decodeJSON(payload)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: join reply is %T, not a map", ErrMalformed, v)
+	}
+	r := new(JoinReply)
+	d := dec{m: m}
+	r.decode(&d)
+	return r, nil
+}
+
+// Registry is an ordered set of serializers: the order is this node's
+// priority list for the join (spec §2.4). It is safe for concurrent use.
+type Registry struct {
+	mu   sync.RWMutex
+	list []Serializer
+}
+
+// NewRegistry returns a registry with s in priority order (first = most
+// preferred). Later duplicates of a name are ignored.
+func NewRegistry(s ...Serializer) *Registry {
+	r := &Registry{}
+	for _, x := range s {
+		_ = r.Register(x)
+	}
+	return r
+}
+
+// DefaultRegistry returns a new registry with json then msgpack, Calvin's
+// default priority.
+func DefaultRegistry() *Registry { return NewRegistry(JSON, Msgpack) }
+
+// Register appends s at the lowest priority. It fails for a nil serializer,
+// an empty name, or a name already registered.
+func (r *Registry) Register(s Serializer) error {
+	if s == nil || s.Name() == "" {
+		return fmt.Errorf("wire: register: serializer without a name")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, x := range r.list {
+		if x.Name() == s.Name() {
+			return fmt.Errorf("%w: %q", ErrDuplicateSerializer, s.Name())
+		}
+	}
+	r.list = append(r.list, s)
+	return nil
+}
+
+// Lookup returns the serializer called name.
+func (r *Registry) Lookup(name string) (Serializer, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, x := range r.list {
+		if x.Name() == name {
+			return x, true
+		}
+	}
+	return nil, false
+}
+
+// Names returns the registered names in priority order (what a JOIN_REQUEST offers).
+func (r *Registry) Names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]string, len(r.list))
+	for i, x := range r.list {
+		out[i] = x.Name()
+	}
+	return out
+}
+
+// Choose walks the registry's priority list and returns the first serializer
+// that offered also names (the responder's rule, spec §2.4). The order of
+// offered does not matter.
+func (r *Registry) Choose(offered []string) (Serializer, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, x := range r.list {
+		for _, o := range offered {
+			if o == x.Name() {
+				return x, true
+			}
+		}
+	}
+	return nil, false
+}
