@@ -1,0 +1,229 @@
+package rt2rt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshkit/meshkit/rt2rt/wire"
+	"github.com/meshkit/meshkit/transport"
+)
+
+// link is one joined connection to a peer node.
+type link struct {
+	n         *Node
+	peer      string
+	conn      transport.Conn
+	ser       wire.Serializer
+	uri       string
+	initiator bool
+	upAt      time.Time
+
+	rttBits  atomic.Uint64 // float64 seconds, Calvin's statistic (§2.6)
+	lastRecv atomic.Int64  // unix nanoseconds of the last frame read
+	sendErr  atomic.Bool   // a write failed: the link is likely dead
+	replaced atomic.Bool   // lost the duplicate rule; its loss is silent
+}
+
+func newLink(n *Node, peer string, c transport.Conn, ser wire.Serializer, uri string, initiator bool, rtt time.Duration) *link {
+	l := &link{n: n, peer: peer, conn: c, ser: ser, uri: uri, initiator: initiator, upAt: time.Now()}
+	l.rttBits.Store(math.Float64bits(rtt.Seconds()))
+	l.lastRecv.Store(time.Now().UnixNano())
+	return l
+}
+
+func (l *link) rtt() time.Duration {
+	return time.Duration(math.Float64frombits(l.rttBits.Load()) * float64(time.Second))
+}
+
+// observeRTT folds a request→reply sample in as Calvin does: (2*rtt+s)/3.
+func (l *link) observeRTT(sample time.Duration) {
+	for {
+		old := l.rttBits.Load()
+		v := (2*math.Float64frombits(old) + sample.Seconds()) / 3
+		if l.rttBits.CompareAndSwap(old, math.Float64bits(v)) {
+			return
+		}
+	}
+}
+
+// encodeBuf recycles encoder scratch space. The frame handed to Conn.Send is
+// a right-sized copy because Send takes ownership of it.
+var encodeBuf = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+const maxPooledBuf = 64 << 10
+
+func encodeFrame(ser wire.Serializer, m wire.Message) ([]byte, error) {
+	bp := encodeBuf.Get().(*[]byte)
+	b, err := ser.Encode((*bp)[:0], m)
+	if err != nil {
+		encodeBuf.Put(bp)
+		return nil, err
+	}
+	if len(b) > transport.DefaultMaxFrameSize {
+		encodeBuf.Put(bp)
+		return nil, fmt.Errorf("%w: %d bytes", transport.ErrFrameTooLarge, len(b))
+	}
+	frame := make([]byte, len(b))
+	copy(frame, b)
+	if cap(b) <= maxPooledBuf {
+		*bp = b[:0]
+		encodeBuf.Put(bp)
+	}
+	return frame, nil
+}
+
+// send encodes m with the link's coder and queues it.
+func (l *link) send(ctx context.Context, m wire.Message) error {
+	frame, err := encodeFrame(l.ser, m)
+	if err != nil {
+		return fmt.Errorf("%w: encode %s: %w", ErrInvalidMessage, m.Header().Cmd, err)
+	}
+	return l.sendFrame(ctx, frame)
+}
+
+func (l *link) sendFrame(ctx context.Context, frame []byte) error {
+	err := l.conn.Send(ctx, frame)
+	if err != nil && !errors.Is(err, transport.ErrFrameTooLarge) && ctx.Err() == nil {
+		l.sendErr.Store(true)
+	}
+	return err
+}
+
+// readLoop runs for the link's lifetime, handing frames to the receive path.
+func (l *link) readLoop() {
+	n := l.n
+	defer n.wg.Done()
+	for {
+		payload, err := l.conn.Recv(n.ctx)
+		if err != nil {
+			n.linkLost(l, err)
+			return
+		}
+		l.lastRecv.Store(time.Now().UnixNano())
+		n.receive(l, payload)
+	}
+}
+
+// install adds a freshly joined link to the table, applying the §2.8
+// duplicate rule. It reports whether the new link was kept; a losing
+// connection is closed (after a grace period when this node is responder,
+// so the JOIN_REPLY still reaches the peer).
+func (n *Node) install(l *link) bool {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		n.dropConn(l.conn)
+		return false
+	}
+	old := n.links[l.peer]
+	keepNew := true
+	if old != nil {
+		// Higher id's initiated connection wins: as initiator the new one
+		// wins when own > peer; as responder when own < peer.
+		keepNew = l.initiator == (n.id > l.peer)
+		if !keepNew && n.looksDead(old) {
+			keepNew = true
+		}
+	}
+	if !keepNew {
+		n.mu.Unlock()
+		n.log.Debug("duplicate connection closed (§2.8)", "peer", l.peer, "initiator", l.initiator)
+		if l.initiator {
+			n.dropConn(l.conn)
+		} else {
+			n.afterFunc(losingConnGrace, func() { n.dropConn(l.conn) })
+		}
+		return false
+	}
+	n.links[l.peer] = l
+	if l.initiator {
+		n.rememberLocked(l.peer, l.uri)
+	}
+	n.wg.Add(1)
+	if old == nil {
+		n.events.push(PeerEvent{Peer: l.peer, Up: true, URI: l.uri})
+	}
+	n.mu.Unlock()
+	go l.readLoop()
+
+	if old != nil {
+		old.replaced.Store(true)
+		n.obs.LinkReplaced(l.peer)
+		n.log.Debug("link replaced by duplicate connection (§2.8)", "peer", l.peer, "initiator", l.initiator)
+		// Frames already queued on the old connection still go out.
+		n.afterFunc(replacedLinkGrace, func() { n.dropConn(old.conn) })
+	}
+	return true
+}
+
+// looksDead: a write failed, or nothing arrived for a long time.
+func (n *Node) looksDead(l *link) bool {
+	if l.sendErr.Load() {
+		return true
+	}
+	return time.Since(time.Unix(0, l.lastRecv.Load())) > n.cfg.staleAfter
+}
+
+func (n *Node) dropConn(c transport.Conn) {
+	_ = c.Close()
+	n.untrackConn(c)
+}
+
+// linkLost removes l if it is still the peer's link and fails the requests
+// waiting on it (§2.9). A replaced link goes silently.
+func (n *Node) linkLost(l *link, err error) {
+	_ = l.conn.Close()
+	n.mu.Lock()
+	delete(n.conns, l.conn)
+	current := n.links[l.peer] == l
+	if current {
+		delete(n.links, l.peer)
+		for id, p := range n.pending {
+			if p.via == l.peer {
+				p.finish(result{err: ErrLinkDown})
+				delete(n.pending, id)
+			}
+		}
+		n.notifyDrainedLocked()
+		if time.Since(l.upAt) < time.Second {
+			n.bumpBackoffLocked(l.peer)
+		} else {
+			delete(n.backoff, l.peer)
+		}
+	}
+	closing := n.closed
+	n.mu.Unlock()
+	if !current {
+		return
+	}
+	if closing {
+		err = nil
+	}
+	if err != nil {
+		n.log.Info("link down", "peer", l.peer, "err", err)
+	} else {
+		n.log.Debug("link closed", "peer", l.peer)
+	}
+	n.events.push(PeerEvent{Peer: l.peer, URI: l.uri, Err: err})
+}
+
+// rememberLocked keeps a URI a peer was reached at, most recent first.
+func (n *Node) rememberLocked(peer, uri string) {
+	if uri == "" {
+		return
+	}
+	old := n.known[peer]
+	next := make([]string, 0, len(old)+1)
+	next = append(next, uri)
+	for _, u := range old {
+		if u != uri && len(next) < 4 {
+			next = append(next, u)
+		}
+	}
+	n.known[peer] = next
+}

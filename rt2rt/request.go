@@ -1,0 +1,188 @@
+package rt2rt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/meshkit/meshkit/rt2rt/wire"
+	"github.com/meshkit/meshkit/transport"
+)
+
+type result struct {
+	resp wire.Response
+	err  error
+}
+
+// pending is a request waiting for its REPLY. target is the node addressed,
+// via the peer whose link carries it (they differ for routed nodes).
+type pending struct {
+	target string
+	via    string
+	start  time.Time
+	ch     chan result // buffered 1; written once under Node.mu
+}
+
+func (p *pending) finish(r result) { p.ch <- r }
+
+// Request sends m to the node peerID and waits for the REPLY correlated by
+// msg_uuid. It fills from_rt_uuid, to_rt_uuid and a fresh msg_uuid. A
+// non-success status is a normal return; the error is for no answer at all:
+// ErrTimeout (with a 504 response, Calvin's local status), ErrLinkDown when
+// the link went down first, ctx's error, or the link/join failure.
+func (n *Node) Request(ctx context.Context, peerID string, m wire.Message) (wire.Response, error) {
+	h := m.Header()
+	if !fillCmd(m) {
+		return wire.Response{}, &PeerError{Op: "request", Peer: peerID, Err: fmt.Errorf("%w: empty cmd", ErrInvalidMessage)}
+	}
+	h.From, h.To, h.MsgUUID = n.id, peerID, uuid.NewString()
+	timer := time.NewTimer(n.cfg.requestTimeout)
+	defer timer.Stop()
+	deadline := time.Now().Add(n.cfg.requestTimeout)
+
+	var p *pending
+	var l *link
+	for attempt := 0; ; attempt++ {
+		var err error
+		l, err = n.linkFor(ctx, peerID, deadline)
+		if err != nil {
+			return wire.Response{}, n.requestErr(peerID, h, err)
+		}
+		p = &pending{target: peerID, via: l.peer, start: time.Now(), ch: make(chan result, 1)}
+		if n.addPending(h.MsgUUID, p, l) {
+			break
+		}
+		// The link went down between lookup and registration: look again.
+		if attempt > 2 {
+			return wire.Response{}, n.requestErr(peerID, h, ErrLinkDown)
+		}
+	}
+	if err := l.send(ctx, m); err != nil {
+		n.removePending(h.MsgUUID)
+		if errors.Is(err, transport.ErrClosed) {
+			err = fmt.Errorf("%w: %w", ErrLinkDown, err)
+		}
+		return wire.Response{}, n.requestErr(peerID, h, err)
+	}
+	select {
+	case r := <-p.ch:
+		if r.err != nil {
+			return wire.Response{}, n.requestErr(peerID, h, r.err)
+		}
+		l.observeRTT(time.Since(p.start))
+		return r.resp, nil
+	case <-ctx.Done():
+		if n.removePending(h.MsgUUID) {
+			return wire.Response{}, n.requestErr(peerID, h, ctx.Err())
+		}
+	case <-timer.C:
+		if n.removePending(h.MsgUUID) {
+			n.obs.RequestTimeout(peerID, h.Cmd, h.MsgUUID)
+			n.log.Info("request timed out", "peer", peerID, "cmd", h.Cmd, "msg_uuid", h.MsgUUID)
+			return timeoutResponse(), n.requestErr(peerID, h, ErrTimeout)
+		}
+	}
+	// The REPLY (or a failure) won the race with the timer or ctx.
+	r := <-p.ch
+	if r.err != nil {
+		return wire.Response{}, n.requestErr(peerID, h, r.err)
+	}
+	return r.resp, nil
+}
+
+func (n *Node) requestErr(peer string, h *wire.Envelope, err error) error {
+	var pe *PeerError
+	if errors.As(err, &pe) && pe.Peer == peer {
+		return err
+	}
+	return &PeerError{Op: "request " + h.Cmd, Peer: peer, MsgUUID: h.MsgUUID, Err: err}
+}
+
+// addPending registers p unless l is no longer the link it should go on.
+func (n *Node) addPending(id string, p *pending, l *link) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed || n.links[l.peer] != l {
+		return false
+	}
+	n.pending[id] = p
+	return true
+}
+
+// removePending reports whether the entry was still there (nobody else will
+// finish it).
+func (n *Node) removePending(id string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, ok := n.pending[id]; !ok {
+		return false
+	}
+	delete(n.pending, id)
+	n.notifyDrainedLocked()
+	return true
+}
+
+func (n *Node) notifyDrainedLocked() {
+	if n.drained != nil && len(n.pending) == 0 {
+		close(n.drained)
+		n.drained = nil
+	}
+}
+
+// deliverReply hands a REPLY to the request it answers (§3.5).
+func (n *Node) deliverReply(l *link, m wire.Message) {
+	h := m.Header()
+	resp, ok := replyValue(m)
+	n.mu.Lock()
+	p := n.pending[h.MsgUUID]
+	if p != nil && p.target == h.From {
+		delete(n.pending, h.MsgUUID)
+		p.finish(result{resp: resp})
+		n.notifyDrainedLocked()
+	} else {
+		p = nil
+	}
+	n.mu.Unlock()
+	if p == nil {
+		n.log.Debug("REPLY for unknown msg_uuid dropped", "peer", l.peer, "from", h.From, "msg_uuid", h.MsgUUID)
+		return
+	}
+	if !ok {
+		n.log.Debug("REPLY without a proper value; defaults used", "peer", l.peer, "msg_uuid", h.MsgUUID)
+	}
+}
+
+// Send sends m to peerID without waiting for an answer (TUNNEL_DATA). It
+// fills from_rt_uuid and to_rt_uuid and leaves msg_uuid as given (normally
+// empty, §4.3). It re-joins a peer it has no link to.
+func (n *Node) Send(ctx context.Context, peerID string, m wire.Message) error {
+	h := m.Header()
+	if !fillCmd(m) {
+		return &PeerError{Op: "send", Peer: peerID, Err: fmt.Errorf("%w: empty cmd", ErrInvalidMessage)}
+	}
+	h.From, h.To = n.id, peerID
+	var deadline time.Time
+	for attempt := 0; ; attempt++ {
+		l, err := n.linkFor(ctx, peerID, deadline)
+		if err != nil {
+			return &PeerError{Op: "send " + h.Cmd, Peer: peerID, MsgUUID: h.MsgUUID, Err: err}
+		}
+		frame, err := encodeFrame(l.ser, m)
+		if err != nil {
+			return &PeerError{Op: "send " + h.Cmd, Peer: peerID, Err: fmt.Errorf("%w: %w", ErrInvalidMessage, err)}
+		}
+		err = l.sendFrame(ctx, frame)
+		if err == nil {
+			return nil
+		}
+		// A link that closed under us is re-joined once; the frame was not
+		// handed over, so it can be re-encoded for the new link.
+		if !errors.Is(err, transport.ErrClosed) || attempt > 0 || ctx.Err() != nil {
+			return &PeerError{Op: "send " + h.Cmd, Peer: peerID, MsgUUID: h.MsgUUID, Err: err}
+		}
+		deadline = time.Now().Add(n.cfg.requestTimeout)
+	}
+}
