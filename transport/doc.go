@@ -1,0 +1,31 @@
+// Package transport carries framed byte messages between meshkit nodes.
+//
+// A Conn sends and receives whole frames; the rt2rt layer above puts one
+// encoded RT2RT message in each. Three transports are provided and chosen by
+// URI scheme through a Registry:
+//
+//   - calvinip://host:port — Calvin's TCP transport (spec §1): each frame is
+//     a 4-byte big-endian payload length followed by the payload, at most
+//     DefaultMaxFrameSize (20 MiB) bytes. WithTLS runs it over (mutual) TLS.
+//     calvinip://default or port 0 lets the OS pick a port on loopback.
+//   - ws://host:port/path and wss://… — one frame per binary WebSocket
+//     message (a project extension; no Calvin peer speaks it).
+//   - mem://name — in-process connections on a MemNetwork, with fault
+//     injection (drop, delay, cut, partition) for tests of the layers above.
+//
+// Every connection has one writer goroutine fed by a bounded queue. Send
+// appends under a mutex and returns; the writer swaps the whole backlog out,
+// writes it into a buffered writer and flushes only when the queue is empty,
+// so a burst of small frames costs a handful of system calls. When the queue
+// is full Send blocks until there is room or its context ends
+// (back-pressure). Recv returns frames the caller owns.
+//
+// A peer that breaks framing (a length prefix over the limit, a stream
+// ending inside a frame) is logged and disconnected, rather than left wedged
+// as Calvin does; Recv reports ErrFrameTooLarge or ErrTruncatedFrame. A Send
+// of a frame over the limit fails locally with ErrFrameTooLarge and leaves
+// the connection up.
+//
+// ReadFrame and AppendFrame expose the calvinip frame codec for tools and
+// tests that work on raw streams.
+package transport

@@ -1,0 +1,144 @@
+package transport
+
+import (
+	"context"
+	"sync"
+)
+
+// boundedQueue is a multi-producer, single-consumer queue with a length
+// limit. Producers append under a mutex (no channel operation and no
+// allocation per item in the steady state); the consumer swaps the whole
+// backlog out in one step, handing back its previous batch slice so the two
+// buffers are reused. A producer signals the consumer only when the queue goes
+// from empty to non-empty, so under load a batch costs one wake-up.
+type boundedQueue[T any] struct {
+	mu     sync.Mutex
+	items  []T
+	limit  int
+	closed bool
+	err    error         // returned to producers (and to the consumer once drained) after close
+	ready  chan struct{} // cap 1: items arrived or the queue closed
+	space  chan struct{} // made by a producer that found the queue full; closed when the consumer takes
+	done   chan struct{} // closed by close
+}
+
+func newBoundedQueue[T any](limit int) *boundedQueue[T] {
+	return &boundedQueue[T]{
+		limit: limit,
+		ready: make(chan struct{}, 1),
+		done:  make(chan struct{}),
+	}
+}
+
+// push appends v, blocking while the queue is full until ctx is done or the
+// queue is closed.
+func (q *boundedQueue[T]) push(ctx context.Context, v T) error {
+	q.mu.Lock()
+	for {
+		if q.closed {
+			err := q.err
+			q.mu.Unlock()
+			return err
+		}
+		if len(q.items) < q.limit {
+			q.items = append(q.items, v)
+			if len(q.items) == 1 {
+				select {
+				case q.ready <- struct{}{}:
+				default:
+				}
+			}
+			q.mu.Unlock()
+			return nil
+		}
+		if q.space == nil {
+			q.space = make(chan struct{})
+		}
+		space := q.space
+		q.mu.Unlock()
+		select {
+		case <-space:
+		case <-q.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		q.mu.Lock()
+	}
+}
+
+// take swaps out everything queued, without blocking. spare (the caller's
+// previous batch, already cleared) becomes the new backing store. If the
+// queue was closed with drain, the remaining items are still returned.
+func (q *boundedQueue[T]) take(spare []T) []T {
+	q.mu.Lock()
+	out := q.items
+	q.items = spare[:0]
+	if q.space != nil {
+		close(q.space)
+		q.space = nil
+	}
+	q.mu.Unlock()
+	return out
+}
+
+// wait blocks until take may return something, the queue is closed, or ctx
+// is done. It returns the close error once the queue is closed and empty.
+func (q *boundedQueue[T]) wait(ctx context.Context) error {
+	for {
+		q.mu.Lock()
+		n, closed, err := len(q.items), q.closed, q.err
+		q.mu.Unlock()
+		if n > 0 {
+			return nil
+		}
+		if closed {
+			return err
+		}
+		select {
+		case <-q.ready:
+		case <-q.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// len reports the number of queued items.
+func (q *boundedQueue[T]) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
+}
+
+// close makes producers fail with err from now on. With drain the consumer
+// still receives what is queued; without it the backlog is dropped. Only
+// the first close counts; it reports whether it was the first.
+func (q *boundedQueue[T]) close(err error, drain bool) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return false
+	}
+	q.closed = true
+	q.err = err
+	if !drain {
+		clear(q.items)
+		q.items = nil
+	}
+	if q.space != nil {
+		close(q.space)
+		q.space = nil
+	}
+	close(q.done)
+	return true
+}
+
+// isClosed reports whether close was called.
+func (q *boundedQueue[T]) isClosed() bool {
+	select {
+	case <-q.done:
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,215 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+const (
+	streamBufferSize = 64 << 10
+	// Payloads up to slabMaxFrame are carved from a shared slab: one
+	// allocation per slabSize bytes instead of one per frame. Each frame is a
+	// capacity-limited sub-slice, so the caller owns it alone.
+	slabSize     = 32 << 10
+	slabMaxFrame = 1 << 10
+)
+
+// aLongTimeAgo is a read deadline in the past; setting it makes a blocked
+// Read return at once with a timeout error.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// closedErr builds the error of a closed connection, keeping its cause
+// reachable for errors.Is.
+func closedErr(remote string, cause error) error {
+	if cause == nil {
+		return fmt.Errorf("%w (%s)", ErrClosed, remote)
+	}
+	return fmt.Errorf("%w (%s): %w", ErrClosed, remote, cause)
+}
+
+// streamConn is a Conn over a byte stream (TCP or TLS) with calvinip framing.
+type streamConn struct {
+	nc            net.Conn
+	local, remote string
+	maxFrame      int
+	log           *slog.Logger
+
+	// reader side, used by the single Recv goroutine
+	br   *bufio.Reader
+	fr   frameReader
+	slab []byte
+
+	// writer side
+	out        *boundedQueue[[]byte]
+	bw         *bufio.Writer
+	whdr       [FrameHeaderSize]byte
+	writerDone chan struct{}
+
+	closeOnce sync.Once
+	mu        sync.Mutex
+	cause     error // why the connection closed; nil for a local Close
+}
+
+func newStreamConn(nc net.Conn, local, remote string, cfg *config) *streamConn {
+	c := &streamConn{
+		nc:         nc,
+		local:      local,
+		remote:     remote,
+		maxFrame:   cfg.maxFrameSize,
+		log:        cfg.logger,
+		br:         bufio.NewReaderSize(nc, streamBufferSize),
+		out:        newBoundedQueue[[]byte](cfg.sendQueue),
+		bw:         bufio.NewWriterSize(nc, streamBufferSize),
+		writerDone: make(chan struct{}),
+	}
+	go c.writeLoop()
+	return c
+}
+
+func (c *streamConn) LocalURI() string  { return c.local }
+func (c *streamConn) RemoteURI() string { return c.remote }
+
+// Send queues frame for the writer goroutine.
+func (c *streamConn) Send(ctx context.Context, frame []byte) error {
+	if len(frame) > c.maxFrame {
+		return fmt.Errorf("transport: send to %s: %w", c.remote, errFrameTooLarge(uint64(len(frame)), c.maxFrame))
+	}
+	return c.out.push(ctx, frame)
+}
+
+// writeLoop drains the queue into the buffered writer and flushes only when
+// the queue is empty, so a burst of frames costs a few large writes.
+func (c *streamConn) writeLoop() {
+	defer close(c.writerDone)
+	var batch [][]byte
+	for {
+		if c.out.len() == 0 {
+			if err := c.bw.Flush(); err != nil {
+				c.writeFailed(err)
+				return
+			}
+			if err := c.out.wait(context.Background()); err != nil {
+				return
+			}
+		}
+		batch = c.out.take(batch)
+		for i, f := range batch {
+			binary.BigEndian.PutUint32(c.whdr[:], uint32(len(f)))
+			if _, err := c.bw.Write(c.whdr[:]); err != nil {
+				c.writeFailed(err)
+				return
+			}
+			if _, err := c.bw.Write(f); err != nil {
+				c.writeFailed(err)
+				return
+			}
+			batch[i] = nil
+		}
+		batch = batch[:0]
+	}
+}
+
+func (c *streamConn) writeFailed(err error) {
+	if !c.out.isClosed() {
+		c.log.Warn("transport: write failed, closing connection", "remote", c.remote, "err", err)
+	}
+	c.closeWith(err)
+}
+
+func (c *streamConn) alloc(n int) []byte {
+	if n > slabMaxFrame {
+		return make([]byte, n)
+	}
+	if len(c.slab)+n > cap(c.slab) {
+		c.slab = make([]byte, 0, slabSize)
+	}
+	off := len(c.slab)
+	c.slab = c.slab[:off+n]
+	return c.slab[off : off+n : off+n]
+}
+
+// Recv returns the next frame. Without a cancellable ctx it reads directly;
+// otherwise a context.AfterFunc moves the read deadline into the past, and
+// the frame reader keeps any partial frame for the next call.
+func (c *streamConn) Recv(ctx context.Context) ([]byte, error) {
+	if c.out.isClosed() {
+		return nil, c.closedErr()
+	}
+	if ctx.Done() == nil {
+		p, err := c.fr.next(c.br, c.maxFrame, c.alloc)
+		if err != nil {
+			return nil, c.recvFailed(err)
+		}
+		return p, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		_ = c.nc.SetReadDeadline(aLongTimeAgo)
+		close(fired)
+	})
+	p, err := c.fr.next(c.br, c.maxFrame, c.alloc)
+	if !stop() {
+		<-fired
+		_ = c.nc.SetReadDeadline(time.Time{})
+		var ne net.Error
+		if err != nil && errors.As(err, &ne) && ne.Timeout() {
+			return nil, ctx.Err()
+		}
+	}
+	if err != nil {
+		return nil, c.recvFailed(err)
+	}
+	return p, nil
+}
+
+// recvFailed closes the connection after a read error and returns what Recv reports.
+func (c *streamConn) recvFailed(err error) error {
+	if errors.Is(err, ErrFrameTooLarge) || errors.Is(err, ErrTruncatedFrame) {
+		err = fmt.Errorf("transport: recv from %s: %w", c.remote, err)
+		c.log.Error("transport: peer broke framing, closing connection", "remote", c.remote, "err", err)
+		c.closeWith(err)
+		return err
+	}
+	if errors.Is(err, io.EOF) {
+		err = errors.New("closed by peer")
+	}
+	c.closeWith(err)
+	return c.closedErr()
+}
+
+func (c *streamConn) closedErr() error {
+	c.mu.Lock()
+	cause := c.cause
+	c.mu.Unlock()
+	return closedErr(c.remote, cause)
+}
+
+// closeWith closes the connection once, recording cause (nil for Close).
+// It does not wait for the writer, so the writer itself may call it.
+func (c *streamConn) closeWith(cause error) {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.cause = cause
+		c.mu.Unlock()
+		c.out.close(closedErr(c.remote, cause), false)
+		_ = c.nc.Close()
+	})
+}
+
+// Close drops queued frames, closes the socket and waits for the writer.
+func (c *streamConn) Close() error {
+	c.closeWith(nil)
+	<-c.writerDone
+	return nil
+}
