@@ -308,6 +308,24 @@ func (q *FIFO) CommitTo(id string, pos uint64) error {
 	return nil
 }
 
+// commitThrough commits the reader up to pos, which may lie beyond its
+// tentative position (an acknowledgement for a token sent before a rewind);
+// tentative then moves up to pos as well.
+func (q *FIFO) commitThrough(id string, pos uint64) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	r := q.reader(id)
+	if r == nil {
+		return fmt.Errorf("%w: %q", ErrUnknownReader, id)
+	}
+	if pos < r.read || pos > q.writePos {
+		return fmt.Errorf("%w: commit to %d outside [%d, %d] for %q", ErrBadPosition, pos, r.read, q.writePos, id)
+	}
+	r.read = pos
+	r.tentative = max(r.tentative, pos)
+	return nil
+}
+
 // Rewind moves the reader's tentative position back to pos, which must lie in
 // [read, tentative]; the tokens from pos on will be peeked again (go-back-N).
 func (q *FIFO) Rewind(id string, pos uint64) error {
