@@ -92,7 +92,12 @@ func newJoinReply(id, serializer, sid string) wire.Message {
 func joinRequestFields(m wire.Message) (req *wire.JoinRequest, peer, sid string, offered []string, ok bool) {
 	req, isReq := m.(*wire.JoinRequest)
 	if !isReq {
-		return nil, "", "", nil, false
+		// Another cmd decodes as another type; id and sid are then in
+		// Extra, and the sid is still echoed in the reject.
+		h := m.Header()
+		peer, _ = h.Extra["id"].(string)
+		sid, _ = h.Extra["sid"].(string)
+		return nil, peer, sid, nil, false
 	}
 	if req.Cmd != wire.CmdJoinRequest || req.Validate() != nil || req.ID == "" {
 		return req, req.ID, req.SID, nil, false

@@ -122,7 +122,11 @@ func (n *Node) respond(c transport.Conn) {
 				return
 			}
 			if attempt >= maxJoinAttempts {
-				fail(&JoinError{URI: remote, Peer: peer, Err: fmt.Errorf("%w: %d invalid join frames", ErrJoinRejected, attempt)})
+				err := &JoinError{URI: remote, Peer: peer, Err: fmt.Errorf("%w: %d invalid join frames", ErrJoinRejected, attempt)}
+				n.log.Info("giving up on connection", "remote", remote, "err", err)
+				n.obs.JoinFailed(remote, err)
+				// Let the last reject reach the peer before closing.
+				n.afterFunc(losingConnGrace, func() { n.dropConn(c) })
 				return
 			}
 			continue

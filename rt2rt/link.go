@@ -156,7 +156,7 @@ func (n *Node) install(l *link) bool {
 		n.obs.LinkReplaced(l.peer)
 		n.log.Debug("link replaced by duplicate connection (§2.8)", "peer", l.peer, "initiator", l.initiator)
 		// Frames already queued on the old connection still go out.
-		n.afterFunc(replacedLinkGrace, func() { n.dropConn(old.conn) })
+		n.afterFunc(n.cfg.replaceGrace, func() { n.dropConn(old.conn) })
 	}
 	return true
 }

@@ -18,9 +18,10 @@ const (
 	DefaultRequestTimeout = 10 * time.Second
 	// DefaultJoinTimeout bounds a handshake: a silent peer is dropped after it.
 	DefaultJoinTimeout = 5 * time.Second
-	// replacedLinkGrace is how long a link that lost the duplicate rule (§2.8)
-	// stays open so frames already queued on it are still delivered.
-	replacedLinkGrace = 3 * time.Second
+	// DefaultReplacedLinkGrace is how long a link that lost the duplicate
+	// rule (§2.8) stays open so frames already queued on it still arrive
+	// (Calvin's 3 s).
+	DefaultReplacedLinkGrace = 3 * time.Second
 	// losingConnGrace lets a JOIN_REPLY reach the peer before a connection
 	// that lost the duplicate rule is closed.
 	losingConnGrace = 200 * time.Millisecond
@@ -65,6 +66,7 @@ type config struct {
 	forwarding     bool
 	resolver       Resolver
 	staleAfter     time.Duration
+	replaceGrace   time.Duration
 }
 
 func defaultConfig() config {
@@ -72,6 +74,7 @@ func defaultConfig() config {
 		forwarding:     true,
 		joinTimeout:    DefaultJoinTimeout,
 		requestTimeout: DefaultRequestTimeout,
+		replaceGrace:   DefaultReplacedLinkGrace,
 	}
 }
 
@@ -227,6 +230,19 @@ func WithStaleLinkAfter(d time.Duration) Option {
 			return fmt.Errorf("%w: stale link duration %v", ErrInvalidOption, d)
 		}
 		c.staleAfter = d
+		return nil
+	}
+}
+
+// WithReplacedLinkGrace sets how long the losing connection of a duplicate
+// pair (§2.8) stays open after the new link took over, so that frames
+// already queued on it are delivered (default 3 s, Calvin's).
+func WithReplacedLinkGrace(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("%w: replaced link grace %v", ErrInvalidOption, d)
+		}
+		c.replaceGrace = d
 		return nil
 	}
 }
