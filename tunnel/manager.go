@@ -296,7 +296,7 @@ func (m *Manager) setup(t *Tunnel) {
 	switch {
 	case t.state == StateTerminated:
 		// Destroyed or closed meanwhile; nothing to do.
-	case err != nil || !success(resp):
+	case err != nil || !resp.Success():
 		if t.state != StatePending {
 			// The peer's own TUNNEL_NEW already brought the tunnel up
 			// (simultaneous creation); our request failing changes nothing.

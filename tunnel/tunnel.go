@@ -260,24 +260,11 @@ func (t *Tunnel) Destroy(ctx context.Context) error {
 	if err != nil {
 		return &Error{Op: "destroy", Peer: t.peer, Type: t.typ, TunnelID: id, Err: err}
 	}
-	if !success(resp) {
+	if !resp.Success() {
 		return &Error{Op: "destroy", Peer: t.peer, Type: t.typ, TunnelID: id,
 			Err: fmt.Errorf("peer answered %d", resp.Status)}
 	}
 	return nil
-}
-
-// success reports whether a CalvinResponse is successful (§3.5).
-func success(r wire.Response) bool {
-	if len(r.SuccessList) == 0 {
-		return r.Status >= 200 && r.Status <= 206
-	}
-	for _, s := range r.SuccessList {
-		if s == r.Status {
-			return true
-		}
-	}
-	return false
 }
 
 // isPermanent reports a send error that retrying cannot fix (the value itself
