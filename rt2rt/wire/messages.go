@@ -508,9 +508,7 @@ type Unknown struct {
 
 func (m *Unknown) wireFields(o *obj) {
 	o.begin(m.Extra, m.absent)
-	if m.Cmd != "" {
-		o.str(kCmd, m.Cmd)
-	}
+	o.str(kCmd, m.Cmd)
 	o.str(kFrom, m.From)
 	o.str(kTo, m.To)
 	o.optStr(kMsgUUID, m.MsgUUID)
