@@ -98,8 +98,11 @@ func (l *link) sendFrame(ctx context.Context, frame []byte) error {
 func (l *link) readLoop() {
 	n := l.n
 	defer n.wg.Done()
+	// Recv without a cancellable context reads straight from the socket
+	// (no per-frame deadline bookkeeping); Close unblocks it.
+	ctx := context.Background()
 	for {
-		payload, err := l.conn.Recv(n.ctx)
+		payload, err := l.conn.Recv(ctx)
 		if err != nil {
 			n.linkLost(l, err)
 			return
