@@ -1,0 +1,106 @@
+package platform
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/meshkit/meshkit/opaca"
+)
+
+const (
+	eventCall    = opaca.EventCall
+	eventForward = opaca.EventForward
+	eventSuccess = opaca.EventSuccess
+	eventError   = opaca.EventError
+)
+
+// eventLog is the bounded in-memory history (spec §10.2).
+type eventLog struct {
+	size int // <0 unbounded, 0 none
+
+	mu     sync.Mutex
+	events []opaca.Event
+}
+
+func newEventLog(size int) *eventLog { return &eventLog{size: size} }
+
+func (l *eventLog) add(e opaca.Event) {
+	if l.size == 0 {
+		return
+	}
+	l.mu.Lock()
+	l.events = append(l.events, e)
+	if l.size > 0 && len(l.events) > l.size {
+		// drop the oldest; copy down now and then so the array does not grow
+		drop := len(l.events) - l.size
+		if cap(l.events) > 4*l.size+64 {
+			l.events = append([]opaca.Event(nil), l.events[drop:]...)
+		} else {
+			l.events = l.events[drop:]
+		}
+	}
+	l.mu.Unlock()
+}
+
+func (l *eventLog) list() []opaca.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]opaca.Event{}, l.events...)
+}
+
+// recordEvent adds an event to the history and pushes SUCCESS events to
+// the websocket subscribers of its topic.
+func (p *Platform) recordEvent(kind opaca.EventType, route, sender, receiver string, status int, related string) opaca.Event {
+	e := opaca.Event{
+		ID:         uuid.NewString(),
+		Timestamp:  time.Now().UnixMilli(),
+		EventType:  kind,
+		Route:      route,
+		SenderID:   sender,
+		Receiver:   receiver,
+		StatusCode: status,
+		RelatedID:  related,
+	}
+	p.history.add(e)
+	if kind == eventSuccess {
+		p.push(e)
+	}
+	return e
+}
+
+func (p *Platform) push(e opaca.Event) {
+	_, path, _ := strings.Cut(e.Route, " ")
+	b, err := json.Marshal(e)
+	if err != nil {
+		return
+	}
+	p.hub.publish(path, b)
+}
+
+// recordForward adds the FORWARD event of a call made while serving the
+// request in ctx.
+func (p *Platform) recordForward(ctx context.Context, receiver string) {
+	ri := info(ctx)
+	if ri.callID == "" {
+		return
+	}
+	p.recordEvent(eventForward, ri.route, ri.sender, receiver, 0, ri.callID)
+}
+
+// announceContainers tells /containers subscribers (connected platforms)
+// about a table change that did not come from a /containers request (spec
+// §8.2); it is not recorded in the history.
+func (p *Platform) announceContainers() {
+	p.push(opaca.Event{
+		ID:        uuid.NewString(),
+		Timestamp: time.Now().UnixMilli(),
+		EventType: eventSuccess,
+		Route:     "POST /containers/notify",
+		SenderID:  p.cfg.publicURL,
+	})
+}

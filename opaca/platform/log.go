@@ -1,0 +1,6 @@
+package platform
+
+import "log/slog"
+
+// slogger is a thin wrapper so call sites stay short.
+type slogger struct{ *slog.Logger }
