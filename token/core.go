@@ -125,16 +125,24 @@ func (s *senderCore) peek(now time.Time, out []sendFrame, limit int) []sendFrame
 }
 
 // unsent gives back a frame the link refused: the position was not sent, so
-// it must not stay tentatively read (spec §15.2).
-func (s *senderCore) unsent(pos uint64) {
+// it must not stay tentatively read (spec §15.2). The sender then retries
+// after a backoff, one token at a time.
+func (s *senderCore) unsent(pos uint64, now time.Time) {
 	p, err := s.q.Positions(s.reader)
 	if err != nil || pos < p.Read || pos > p.Tentative {
 		return
 	}
 	_ = s.q.Rewind(s.reader, pos)
-	if p.Tentative > p.Read && pos == p.Read {
+	if pos == p.Read {
 		s.rtoDeadline = time.Time{}
 	}
+	s.throttle = true
+	if s.backoff < s.timing.BackoffMin {
+		s.backoff = s.timing.BackoffMin
+	} else {
+		s.backoff = min(2*s.backoff, s.timing.BackoffMax)
+	}
+	s.backoffUntil = now.Add(s.backoff)
 }
 
 // wake returns when collect next has something to do on its own (an RTO or

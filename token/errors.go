@@ -59,3 +59,13 @@ func (e *FrameError) Error() string {
 }
 
 func (e *FrameError) Unwrap() error { return e.Err }
+
+// More sentinels for the flow.
+var (
+	// ErrInvalidConfig: a bad option or endpoint configuration.
+	ErrInvalidConfig = errors.New("token: invalid configuration")
+	// ErrAborted: the peer answered ABORT, its port is not on that node.
+	ErrAborted = errors.New("token: peer port aborted the connection")
+	// ErrLinkGone: the token tunnel to the peer was destroyed or closed.
+	ErrLinkGone = errors.New("token: token tunnel gone")
+)

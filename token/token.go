@@ -2,6 +2,8 @@ package token
 
 import (
 	"fmt"
+
+	"github.com/meshkit/meshkit/rt2rt/wire"
 )
 
 // Canonical type names of encoded tokens (spec §7.2).
@@ -115,3 +117,11 @@ func Decode(v any) (Token, error) {
 	name, _ := typ.(string)
 	return FromTypeData(name, data), nil
 }
+
+// Payload converts t to the wire's encoded token.
+func (t Token) Payload() wire.TokenPayload {
+	return wire.TokenPayload{Type: t.Type(), Data: t.Data}
+}
+
+// FromPayload converts a decoded wire token with Calvin's type rules.
+func FromPayload(p wire.TokenPayload) Token { return FromTypeData(p.Type, p.Data) }
