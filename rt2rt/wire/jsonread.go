@@ -13,9 +13,10 @@ import (
 // (int64, uint64, *big.Int), treats numbers with '.', 'e' or 'E' as floats
 // and accepts Python's NaN, Infinity and -Infinity literals.
 type jsonReader struct {
-	b     []byte
-	i     int
-	depth int
+	b       []byte
+	i       int
+	depth   int
+	backing string // string(b) when set: strings are cut from it without copying
 }
 
 func (r *jsonReader) errf(format string, args ...any) error {
@@ -184,7 +185,7 @@ func (r *jsonReader) str() (string, error) {
 	for r.i < len(r.b) {
 		c := r.b[r.i]
 		if c == '"' {
-			s := string(r.b[start:r.i])
+			s := r.cut(start, r.i)
 			r.i++
 			return s, nil
 		}
@@ -274,39 +275,45 @@ func (r *jsonReader) hex4() (rune, bool) {
 	return v, true
 }
 
-func (r *jsonReader) number() (any, error) {
-	start := r.i
-	neg := r.b[r.i] == '-'
-	if neg {
+// numScan describes a number token scanned by scanNumber.
+type numScan struct {
+	start   int
+	neg     bool
+	isFloat bool
+	small   bool // at most 18 digits: u holds the exact magnitude
+	u       uint64
+}
+
+func (r *jsonReader) scanNumber() (numScan, error) {
+	n := numScan{start: r.i, small: true}
+	n.neg = r.b[r.i] == '-'
+	if n.neg {
 		r.i++
 	}
 	digits := r.i
-	var u uint64
-	small := true
 	for r.i < len(r.b) && r.b[r.i] >= '0' && r.b[r.i] <= '9' {
 		if r.i-digits >= 18 {
-			small = false
+			n.small = false
 		}
-		u = u*10 + uint64(r.b[r.i]-'0')
+		n.u = n.u*10 + uint64(r.b[r.i]-'0')
 		r.i++
 	}
 	if r.i == digits {
-		return nil, r.errf("bad number")
+		return n, r.errf("bad number")
 	}
-	isFloat := false
 	if r.i < len(r.b) && r.b[r.i] == '.' {
-		isFloat = true
+		n.isFloat = true
 		r.i++
 		d := r.i
 		for r.i < len(r.b) && r.b[r.i] >= '0' && r.b[r.i] <= '9' {
 			r.i++
 		}
 		if r.i == d {
-			return nil, r.errf("bad number")
+			return n, r.errf("bad number")
 		}
 	}
 	if r.i < len(r.b) && (r.b[r.i] == 'e' || r.b[r.i] == 'E') {
-		isFloat = true
+		n.isFloat = true
 		r.i++
 		if r.i < len(r.b) && (r.b[r.i] == '+' || r.b[r.i] == '-') {
 			r.i++
@@ -316,36 +323,61 @@ func (r *jsonReader) number() (any, error) {
 			r.i++
 		}
 		if r.i == d {
-			return nil, r.errf("bad number")
+			return n, r.errf("bad number")
 		}
 	}
-	if !isFloat && small {
-		if neg {
-			return -int64(u), nil
-		}
-		return int64(u), nil
+	return n, nil
+}
+
+func (r *jsonReader) number() (any, error) {
+	n, err := r.scanNumber()
+	if err != nil {
+		return nil, err
 	}
-	text := string(r.b[start:r.i])
-	if isFloat {
-		f, err := strconv.ParseFloat(text, 64)
-		if err != nil && !math.IsInf(f, 0) {
-			return nil, r.errf("bad float %q", text)
-		}
+	if n.isFloat {
+		// A range error still gives the right value (±Inf or 0).
+		f, _ := strconv.ParseFloat(string(r.b[n.start:r.i]), 64)
 		return f, nil
 	}
-	if !neg {
-		if v, err := strconv.ParseUint(text, 10, 64); err == nil {
-			if v <= math.MaxInt64 {
-				return int64(v), nil
-			}
-			return v, nil
-		}
-	} else if v, err := strconv.ParseInt(text, 10, 64); err == nil {
-		return v, nil
+	i, u, kind := r.integer(n)
+	switch kind {
+	case isInt64:
+		return i, nil
+	case isUint64:
+		return u, nil
 	}
-	bi, ok := new(big.Int).SetString(text, 10)
+	bi, ok := new(big.Int).SetString(string(r.b[n.start:r.i]), 10)
 	if !ok {
-		return nil, r.errf("bad integer %q", text)
+		return nil, r.errf("bad integer")
 	}
 	return bi, nil
+}
+
+// integer classifies a scanned integer token.
+func (r *jsonReader) integer(n numScan) (int64, uint64, intKind) {
+	if n.small {
+		if n.neg {
+			return -int64(n.u), 0, isInt64
+		}
+		return int64(n.u), 0, isInt64
+	}
+	text := r.b[n.start:r.i]
+	if !n.neg {
+		if v, err := strconv.ParseUint(string(text), 10, 64); err == nil {
+			if v <= math.MaxInt64 {
+				return int64(v), 0, isInt64
+			}
+			return 0, v, isUint64
+		}
+	} else if v, err := strconv.ParseInt(string(text), 10, 64); err == nil {
+		return v, 0, isInt64
+	}
+	return 0, 0, isBig
+}
+
+func (r *jsonReader) cut(i, j int) string {
+	if r.backing != "" {
+		return r.backing[i:j]
+	}
+	return string(r.b[i:j])
 }

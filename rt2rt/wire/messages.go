@@ -111,10 +111,12 @@ func (m *Reply) wireFields(o *obj) {
 
 func (m *Reply) decode(d *dec) {
 	m.decodeEnvelope(d)
-	if v, ok := d.get(kValue); ok {
-		if r, ok := responseFrom(v); ok {
-			m.Value = r
-			d.take(kValue)
+	if p := d.find(kValue); p != nil {
+		if c, ok := d.child(p); ok {
+			if r, ok := c.response(); ok {
+				m.Value = r
+				p.used = true
+			}
 		}
 	}
 	m.finish(d)
@@ -187,9 +189,9 @@ func (m *TunnelData) wireFields(o *obj) {
 func (m *TunnelData) decode(d *dec) {
 	m.decodeEnvelope(d)
 	d.str(kTunnelID, &m.TunnelID)
-	if v, ok := d.get(kValue); ok {
-		m.Value = decodeSub(v)
-		d.take(kValue)
+	if p := d.find(kValue); p != nil {
+		m.Value = d.subMessage(p)
+		p.used = true
 	}
 	m.finish(d)
 }
@@ -341,16 +343,15 @@ func (m *ActorNew) wireFields(o *obj) {
 
 func (m *ActorNew) decode(d *dec) {
 	m.decodeEnvelope(d)
-	if v, ok := d.get(kState); ok {
-		if sm, ok := v.(map[string]any); ok {
-			sd := dec{m: sm}
+	if p := d.find(kState); p != nil {
+		if sd, ok := d.child(p); ok {
 			sd.str(kActorType, &m.State.ActorType)
 			sd.mapVal(kActorState, &m.State.ActorState)
 			sd.val(kPrevConnections, &m.State.PrevConnections)
 			sd.val(kConnectionList, &m.State.ConnectionList)
 			m.State.Extra = sd.extra()
 			m.State.absent, m.State.present = sd.absent, sd.present
-			d.take(kState)
+			p.used = true
 		}
 	}
 	m.finish(d)
@@ -418,11 +419,11 @@ func (m *AppDestroy) decode(d *dec) {
 	m.decodeEnvelope(d)
 	d.str(kAppUUID, &m.AppUUID)
 	d.strs(kActorUUIDs, &m.ActorUUIDs)
-	if v, ok := d.get(kDisconnect); ok {
-		if i, ok := v.(int64); ok && int64(int(i)) == i {
+	if p := d.find(kDisconnect); p != nil {
+		if i, _, kind := d.intOf(p); kind == isInt64 && int64(int(i)) == i {
 			n := int(i)
 			m.Disconnect = &n
-			d.take(kDisconnect)
+			p.used = true
 		}
 	}
 	d.nonNull(kReplicationID, &m.ReplicationID)
@@ -573,10 +574,10 @@ func newMessage(cmd string) decoder {
 // FromMap builds the typed message for a generic decoded map. The map is
 // consumed: its remaining entries become Extra.
 func FromMap(m map[string]any) Message {
-	cmd, _ := m[keyNames[kCmd]].(string)
-	msg := newMessage(cmd)
-	d := dec{m: m}
-	msg.decode(&d)
+	c := getCtx()
+	defer putCtx(c)
+	// Map mode decodes nothing, so it cannot fail.
+	msg, _ := decodeTyped(c.mapRoot(m, 1))
 	return msg
 }
 

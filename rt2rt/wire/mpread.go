@@ -9,9 +9,10 @@ import (
 // mpReader decodes msgpack (old and new spec) into generic values. Every
 // str, raw and bin family becomes a string; ext types are rejected.
 type mpReader struct {
-	b     []byte
-	i     int
-	depth int
+	b       []byte
+	i       int
+	depth   int
+	backing string // string(b) when set: strings are cut from it without copying
 }
 
 func (r *mpReader) errf(format string, args ...any) error {
@@ -90,7 +91,12 @@ func (r *mpReader) strN(n int) (string, error) {
 	if err := r.need(n); err != nil {
 		return "", err
 	}
-	s := string(r.b[r.i : r.i+n])
+	var s string
+	if r.backing != "" {
+		s = r.backing[r.i : r.i+n]
+	} else {
+		s = string(r.b[r.i : r.i+n])
+	}
 	r.i += n
 	return s, nil
 }

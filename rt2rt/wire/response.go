@@ -81,37 +81,9 @@ func ResponseFrom(v any) (Response, bool) {
 	for k, e := range m {
 		cp[k] = e
 	}
-	return responseFrom(cp)
-}
-
-// responseFrom consumes m (a map it may modify) when it is a response.
-func responseFrom(v any) (Response, bool) {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return Response{}, false
-	}
-	st, ok := m[keyNames[kStatus]].(int64)
-	if !ok || int64(int(st)) != st {
-		return Response{}, false
-	}
-	r := Response{Status: int(st)}
-	delete(m, keyNames[kStatus])
-	if d, ok := m[keyNames[kData]]; ok {
-		r.Data = d
-		delete(m, keyNames[kData])
-	}
-	if sl, ok := m[keyNames[kSuccessList]]; ok {
-		if l, ok := intList(sl); ok {
-			r.SuccessList = l
-			delete(m, keyNames[kSuccessList])
-		}
-	} else {
-		r.SuccessList = DefaultSuccessList()
-	}
-	if len(m) > 0 {
-		r.Extra = m
-	}
-	return r, true
+	c := getCtx()
+	defer putCtx(c)
+	return c.mapRoot(cp, 1).response()
 }
 
 func intList(v any) ([]int, bool) {

@@ -59,21 +59,22 @@ func (MsgpackSerializer) Encode(dst []byte, m Message) ([]byte, error) {
 
 // Decode parses a JSON payload into its typed message.
 func (JSONSerializer) Decode(payload []byte) (Message, error) {
-	v, err := decodeJSON(payload)
-	if err != nil {
-		return nil, err
-	}
-	return messageFrom(v)
+	c := getCtx()
+	defer putCtx(c)
+	c.jr.reset(payload)
+	return decodeSpan(c, &c.jr, func() (any, error) { return decodeJSON(payload) })
 }
 
 // Decode parses a msgpack payload into its typed message. Bytes after the
 // first object are ignored.
 func (MsgpackSerializer) Decode(payload []byte) (Message, error) {
-	v, _, err := decodeMsgpack(payload)
-	if err != nil {
-		return nil, err
-	}
-	return messageFrom(v)
+	c := getCtx()
+	defer putCtx(c)
+	c.mr.reset(payload)
+	return decodeSpan(c, &c.mr, func() (any, error) {
+		v, _, err := decodeMsgpack(payload)
+		return v, err
+	})
 }
 
 // EncodeValue appends the generic value v as JSON to dst.
@@ -129,14 +130,6 @@ func encodeMessage(dst []byte, m Message, mp bool) ([]byte, error) {
 	return w.b, nil
 }
 
-func messageFrom(v any) (Message, error) {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("%w: message is %T, not a map", ErrMalformed, v)
-	}
-	return FromMap(m), nil
-}
-
 // DecodeJoinReply decodes a JSON join reply whatever its cmd (Calvin does not
 // check it, spec §2.6).
 func DecodeJoinReply(payload []byte) (*JoinReply, error) {
@@ -148,9 +141,10 @@ func DecodeJoinReply(payload []byte) (*JoinReply, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: join reply is %T, not a map", ErrMalformed, v)
 	}
+	c := getCtx()
+	defer putCtx(c)
 	r := new(JoinReply)
-	d := dec{m: m}
-	r.decode(&d)
+	r.decode(c.mapRoot(m, 1))
 	return r, nil
 }
 

@@ -129,14 +129,13 @@ func (m *Token) decode(d *dec) {
 	d.str(kPortID, &m.PortID)
 	d.str(kPeerPortID, &m.PeerPortID)
 	d.uint(kSequenceNbr, &m.SequenceNbr)
-	if v, ok := d.get(kToken); ok {
-		if tm, ok := v.(map[string]any); ok {
-			td := dec{m: tm}
+	if p := d.find(kToken); p != nil {
+		if td, ok := d.child(p); ok {
 			td.str(kType, &m.Token.Type)
 			td.val(kData, &m.Token.Data)
 			m.Token.Extra = td.extra()
 			m.Token.absent = td.absent
-			d.take(kToken)
+			p.used = true
 		}
 	}
 	m.finish(d)
@@ -282,15 +281,17 @@ func (m *TunnelReply) wireFields(o *obj) {
 func (m *TunnelReply) decode(d *dec) {
 	m.decodeSub(d)
 	d.optStr(kKey, &m.Key)
-	if v, ok := d.get(kResponse); ok {
-		if r, ok := responseFrom(v); ok {
-			m.Response = &r
-			d.take(kResponse)
+	if p := d.find(kResponse); p != nil {
+		if c, ok := d.child(p); ok {
+			if r, ok := c.response(); ok {
+				m.Response = &r
+				p.used = true
+			}
 		}
 	}
-	if v, ok := d.get(kValue); ok && (v != nil || m.Response == nil) {
-		m.Value = v
-		d.take(kValue)
+	if p := d.find(kValue); p != nil && (m.Response == nil || !d.isNull(p)) {
+		m.Value = d.valueOf(p)
+		p.used = true
 	}
 	m.finish(d)
 }
@@ -353,14 +354,17 @@ type subDecoder interface {
 	decode(d *dec)
 }
 
-// decodeSub turns a TUNNEL_DATA value into its typed sub-message when its
-// cmd is known, and returns it unchanged otherwise.
-func decodeSub(v any) any {
-	m, ok := v.(map[string]any)
+// subMessage decodes a TUNNEL_DATA value: its typed sub-message when it is
+// a map with a known cmd, the generic value otherwise.
+func (d *dec) subMessage(p *pair) any {
+	c, ok := d.child(p)
 	if !ok {
-		return v
+		return d.valueOf(p)
 	}
-	cmd, _ := m[keyNames[kCmd]].(string)
+	var cmd string
+	if cp := c.lookup(keyNames[kCmd]); cp != nil {
+		cmd, _ = c.strOf(cp)
+	}
 	var s subDecoder
 	switch {
 	case cmd == SubToken:
@@ -377,9 +381,8 @@ func decodeSub(v any) any {
 		cmd == ProxyCmdGetActorModule, cmd == ProxyCmdDestroy, cmd == ProxyCmdDestroyReply:
 		s = new(ProxyRequest)
 	default:
-		return m
+		return d.valueOf(p)
 	}
-	d := dec{m: m}
-	s.decode(&d)
+	s.decode(c)
 	return s
 }
