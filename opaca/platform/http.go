@@ -136,8 +136,10 @@ func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		handler.ServeHTTP(&errorBodyWriter{ResponseWriter: w}, r)
 		return
 	}
+	// ServeMux sets the path values only in its own ServeHTTP, so dispatch
+	// through it once the route is known to exist
 	if !createsEvents(r.Method, path) {
-		handler.ServeHTTP(w, r)
+		h.mux.ServeHTTP(w, r)
 		return
 	}
 	start := time.Now()
@@ -145,7 +147,7 @@ func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	call := p.recordEvent(eventCall, ri.route, ri.sender, "", 0, "")
 	ri.callID = call.ID
 	sw := &statusWriter{ResponseWriter: w}
-	handler.ServeHTTP(sw, r)
+	h.mux.ServeHTTP(sw, r)
 	status := sw.status
 	if status == 0 {
 		status = http.StatusOK
