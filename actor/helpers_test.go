@@ -3,12 +3,14 @@ package actor_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"math/big"
 	"os"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -190,4 +192,23 @@ func actorNewStates(t testing.TB) []vectorState {
 		fh.Close()
 	}
 	return out
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+func connectStd(t *testing.T, rt *actor.Runtime, from, fromPort, to, toPort string) {
+	t.Helper()
+	op, err := rt.PortID(from, actor.Out, fromPort)
+	require.NoError(t, err)
+	ip, err := rt.PortID(to, actor.In, toPort)
+	require.NoError(t, err)
+	require.NoError(t, rt.Connect(context.Background(), op, ip))
+}
+
+func waitReport(t *testing.T, rt *actor.Runtime, id string, cond func(any) bool) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		v, err := rt.Report(context.Background(), id, nil)
+		return err == nil && cond(v)
+	}, 5*time.Second, time.Millisecond)
 }

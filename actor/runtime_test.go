@@ -125,7 +125,7 @@ func (badActions) Actions() []actor.Action {
 type panicky struct{}
 
 func (panicky) Init(*actor.Context, map[string]any) error { panic("boom") }
-func (panicky) Actions() []actor.Action                    { return nil }
+func (panicky) Actions() []actor.Action                   { return nil }
 
 func TestTypeValidation(t *testing.T) {
 	_, err := actor.NewRegistry(actor.Type{Name: ""})

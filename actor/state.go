@@ -344,7 +344,7 @@ func (r *Runtime) decodeState(actorType string, st map[string]any, forceShadow b
 	defer a.mu.Unlock()
 	if err := r.restoreActor(a, shadowArgs, k.managed); err != nil {
 		r.closeSys(a)
-		return nil, &ActorError{ActorID: id, Op: "import", Err: err}
+		return nil, &ActorError{ActorID: id, Op: "import", Err: fmt.Errorf("%w: %w", ErrBadState, err)}
 	}
 	return a, nil
 }
@@ -362,6 +362,12 @@ func (r *Runtime) restoreActor(a *instance, shadowArgs, managed map[string]any) 
 			if err := in.Init(&a.ctx, args); err != nil {
 				return err
 			}
+		}
+		if s, ok := a.act.(Stateful); ok {
+			// Apply the remaining managed values over the fresh ones.
+			fresh := s.Managed()
+			maps.Copy(fresh, managed)
+			managed = fresh
 		}
 	}
 	if s, ok := a.act.(Stateful); ok {
