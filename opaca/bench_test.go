@@ -1,0 +1,81 @@
+package opaca
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+)
+
+func reportMicros(b *testing.B) {
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e3, "µs/op")
+}
+
+func BenchmarkValidateAdd(b *testing.B) {
+	v := sampleValidator(b)
+	ctx := context.Background()
+	body := []byte(`{"x":42,"y":23}`)
+	var args map[string]json.RawMessage
+	if err := json.Unmarshal(body, &args); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("arguments", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := v.ValidateArguments(ctx, addParams, args); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportMicros(b)
+	})
+	b.Run("body", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := v.ValidateBody(ctx, addParams, body); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportMicros(b)
+	})
+}
+
+func BenchmarkValidateCustomTypes(b *testing.B) {
+	v := sampleValidator(b)
+	ctx := context.Background()
+	body := []byte(`{"car":` + carOK + `,"listOfLists":[[1,2,3],[4,5]],"decimal":2.5,"desk":{"deskId":7,"name":"d","position":{"x":1,"y":2}}}`)
+	var args map[string]json.RawMessage
+	if err := json.Unmarshal(body, &args); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("arguments", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := v.ValidateArguments(ctx, validatorTestParams, args); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportMicros(b)
+	})
+	b.Run("body", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := v.ValidateBody(ctx, validatorTestParams, body); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportMicros(b)
+	})
+}
+
+func BenchmarkMarshalAgentDescription(b *testing.B) {
+	var d AgentDescription
+	if err := DecodeStrict([]byte(specAgentDescription), &d); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := json.Marshal(d); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportMicros(b)
+}
