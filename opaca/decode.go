@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 )
 
@@ -22,7 +23,15 @@ type Checker interface {
 func DecodeStrict(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	return decode(dec, v)
+	if err := decode(dec, v); err != nil {
+		return err
+	}
+	if t := reflect.TypeOf(v); t != nil {
+		if err := checkExactKeys(data, t, 0); err != nil {
+			return fmt.Errorf("%w: %v", ErrUnprocessable, err)
+		}
+	}
+	return nil
 }
 
 // DecodeLenient decodes a document read from a peer: unknown fields are

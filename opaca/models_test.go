@@ -226,6 +226,8 @@ func TestDecodeStrictRejects(t *testing.T) {
 		v    any
 	}{
 		{"unknown top-level field", `{"url":"u","extra":1}`, &ConnectionRequest{}},
+		{"field name in other case", `{"url":"u","connectback":true}`, &ConnectionRequest{}},
+		{"nested field name in other case", `{"image":{"imageName":"i","parameters":[{"name":"p","Type":"string"}]}}`, &PostAgentContainer{}},
 		{"unknown nested field", `{"image":{"imageName":"i","bogus":true}}`, &PostAgentContainer{}},
 		{"unknown field in parameter", `{"agentId":"a","actions":[{"name":"n","parameters":{"x":{"type":"integer","items":null,"foo":1}}}]}`, &AgentDescription{}},
 		{"syntax", `{"url":`, &ConnectionRequest{}},
