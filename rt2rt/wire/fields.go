@@ -267,17 +267,28 @@ func (o *obj) rest() {
 	}
 }
 
-// object writes f as one map.
+// object writes f as one map. The obj values come from the writer's
+// arena: passing them to an interface method would otherwise put each on
+// the heap.
 func (w *writer) object(f fielder) {
+	var o *obj
+	if w.nobj < len(w.objs) {
+		o = &w.objs[w.nobj]
+	} else {
+		o = new(obj)
+	}
+	w.nobj++
 	if w.mp {
-		c := obj{}
-		f.wireFields(&c)
-		w.mapHeader(c.n)
+		*o = obj{}
+		f.wireFields(o)
+		w.mapHeader(o.n)
 	} else {
 		w.mapHeader(0)
 	}
-	o := obj{w: w}
-	f.wireFields(&o)
+	*o = obj{w: w}
+	f.wireFields(o)
+	*o = obj{}
+	w.nobj--
 	w.mapEnd()
 }
 

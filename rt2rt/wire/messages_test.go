@@ -3,9 +3,12 @@ package wire
 import (
 	"bytes"
 	"encoding/hex"
+	"fmt"
 	"math"
 	"math/big"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -473,4 +476,158 @@ func TestValueHelpers(t *testing.T) {
 	assert.True(t, Equal(map[string]any{"a": []any{"b"}}, map[string]any{"a": []string{"b"}}))
 	assert.False(t, Equal(map[string]any{"a": nil}, map[string]any{"b": nil}))
 	assert.True(t, Equal(math.NaN(), math.NaN()))
+}
+
+func TestDuplicateKeysLastWins(t *testing.T) {
+	for _, s := range []struct {
+		c   Serializer
+		raw []byte
+	}{
+		{JSON, []byte(`{"cmd":"TUNNEL_DESTROY","tunnel_id":"a","x":1,"tunnel_id":"b","x":2,"to_rt_uuid":"t"}`)},
+		{Msgpack, mustHex(t, "86a3636d64ae54554e4e454c5f44455354524f59a974756e6e656c5f6964a161a17801a974756e6e656c5f6964a162a17802aa746f5f72745f75756964a174")},
+	} {
+		m, err := s.c.Decode(s.raw)
+		require.NoError(t, err)
+		td := m.(*TunnelDestroy)
+		assert.Equal(t, "b", td.TunnelID)
+		assert.Equal(t, map[string]any{"x": int64(2)}, td.Extra)
+	}
+}
+
+func mustHex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	require.NoError(t, err)
+	return b
+}
+
+// Maps wider than the span decoder handles take the generic path with the
+// same result.
+func TestWideMaps(t *testing.T) {
+	wide := map[string]any{"cmd": "PORT_CONNECT", "port_id": "p", "from_rt_uuid": "a", "to_rt_uuid": "b"}
+	props := map[string]any{}
+	for i := 0; i < 3*maxSpanPairs; i++ {
+		wide["k"+strconv.Itoa(i)] = int64(i)
+		props["p"+strconv.Itoa(i)] = "v"
+	}
+	wide["port_properties"] = props
+	sub := map[string]any{"cmd": "TOKEN", "sequencenbr": int64(3)}
+	for i := 0; i < 2*maxSpanPairs; i++ {
+		sub["s"+strconv.Itoa(i)] = true
+	}
+	td := map[string]any{"cmd": "TUNNEL_DATA", "tunnel_id": "t", "value": sub}
+	for _, c := range []interface {
+		Serializer
+		ValueCoder
+	}{JSON, Msgpack} {
+		b, err := c.EncodeValue(nil, wide)
+		require.NoError(t, err)
+		m, err := c.Decode(b)
+		require.NoError(t, err)
+		pc := m.(*PortConnect)
+		assert.Equal(t, "p", pc.PortID)
+		assert.Len(t, pc.PortProperties, 3*maxSpanPairs)
+		assert.Len(t, pc.Extra, 3*maxSpanPairs)
+
+		b, err = c.EncodeValue(nil, td)
+		require.NoError(t, err)
+		m, err = c.Decode(b)
+		require.NoError(t, err)
+		tok := m.(*TunnelData).Value.(*Token)
+		assert.Equal(t, uint64(3), tok.SequenceNbr)
+		assert.Len(t, tok.Extra, 2*maxSpanPairs)
+		out, err := c.Encode(nil, m)
+		require.NoError(t, err)
+		v, err := c.DecodeValue(out)
+		require.NoError(t, err)
+		assert.True(t, Equal(td, v))
+	}
+}
+
+func TestDepthLimitInTypedPositions(t *testing.T) {
+	// 100 levels in total are fine, 101 are not, also below typed keys.
+	data := func(levels int) string {
+		return strings.Repeat("[", levels) + strings.Repeat("]", levels)
+	}
+	frame := func(levels int) []byte {
+		// top map (1) > value (2) > token (3) > data lists
+		return []byte(`{"cmd":"TUNNEL_DATA","tunnel_id":"t","value":{"cmd":"TOKEN","token":{"type":"Token","data":` + data(levels) + `}}}`)
+	}
+	_, err := JSON.Decode(frame(MaxDepth - 3))
+	assert.NoError(t, err)
+	_, err = JSON.Decode(frame(MaxDepth - 2))
+	assert.ErrorIs(t, err, ErrMalformed)
+
+	v, err := JSON.DecodeValue(frame(MaxDepth - 3))
+	require.NoError(t, err)
+	b, err := Msgpack.EncodeValue(nil, v)
+	require.NoError(t, err)
+	m, err := Msgpack.Decode(b)
+	require.NoError(t, err)
+	_, err = JSON.Encode(nil, m)
+	assert.NoError(t, err, "whatever decodes also encodes")
+}
+
+type customMessage struct{ Envelope }
+
+func TestEncodeForeignMessage(t *testing.T) {
+	m := &customMessage{Envelope{Cmd: "X_CUSTOM", From: "a", To: "b", Extra: map[string]any{"k": "v"}}}
+	b, err := JSON.Encode(nil, m)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"cmd":"X_CUSTOM","from_rt_uuid":"a","to_rt_uuid":"b","k":"v"}`, string(b))
+}
+
+func TestFromMapAndToMap(t *testing.T) {
+	m := FromMap(map[string]any{"cmd": "TUNNEL_DATA", "tunnel_id": "t", "from_rt_uuid": "a", "to_rt_uuid": "b",
+		"value": map[string]any{"cmd": "TOKEN_REPLY", "port_id": "p", "peer_port_id": "q", "sequencenbr": int64(9), "value": "NACK"}})
+	r := m.(*TunnelData).Value.(*TokenReply)
+	assert.Equal(t, TokenNACK, r.Value)
+	assert.Equal(t, uint64(9), r.SequenceNbr)
+	back, err := ToMap(m)
+	require.NoError(t, err)
+	assert.Equal(t, "TOKEN_REPLY", back["value"].(map[string]any)["cmd"])
+
+	in := map[string]any{"status": int64(500), "data": "boom", "extra": true}
+	resp, ok := ResponseFrom(in)
+	require.True(t, ok)
+	assert.Equal(t, 500, resp.Status)
+	assert.Equal(t, map[string]any{"extra": true}, resp.Extra)
+	assert.Len(t, in, 3, "ResponseFrom does not modify its argument")
+	_, ok = ResponseFrom(map[string]any{"status": "200"})
+	assert.False(t, ok)
+}
+
+// Serializers are used from many links at once; run with -race.
+func TestConcurrentUse(t *testing.T) {
+	frames := make([][]byte, 0, 2)
+	for _, s := range []Serializer{JSON, Msgpack} {
+		frames = append(frames, mustEncode(t, s, tokenFrame()))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				for j, s := range []Serializer{JSON, Msgpack} {
+					m, err := s.Decode(frames[j])
+					if err != nil {
+						errs <- err
+						return
+					}
+					b, err := s.Encode(nil, m)
+					if err != nil || !bytes.Equal(b, frames[j]) {
+						errs <- fmt.Errorf("re-encode differs: %v", err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
 }

@@ -100,12 +100,13 @@ func (MsgpackSerializer) DecodeValue(payload []byte) (any, error) {
 }
 
 func encodeValue(dst []byte, v any, mp bool) ([]byte, error) {
-	w := writer{b: dst, mp: mp}
+	w := getWriter(dst, mp)
 	w.value(v)
-	if w.err != nil {
-		return dst, w.err
+	b, err := w.release()
+	if err != nil {
+		return dst, err
 	}
-	return w.b, nil
+	return b, nil
 }
 
 func encodeMessage(dst []byte, m Message, mp bool) ([]byte, error) {
@@ -122,12 +123,13 @@ func encodeMessage(dst []byte, m Message, mp bool) ([]byte, error) {
 		}
 		f = envelopeOnly{h}
 	}
-	w := writer{b: dst, mp: mp}
+	w := getWriter(dst, mp)
 	w.object(f)
-	if w.err != nil {
-		return dst, fmt.Errorf("encode %s: %w", m.Header().Cmd, w.err)
+	b, err := w.release()
+	if err != nil {
+		return dst, fmt.Errorf("encode %s: %w", m.Header().Cmd, err)
 	}
-	return w.b, nil
+	return b, nil
 }
 
 // DecodeJoinReply decodes a JSON join reply whatever its cmd (Calvin does not

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -16,6 +17,24 @@ type writer struct {
 	mp    bool
 	depth int
 	err   error
+	objs  [6]obj // scratch for typed objects being written (see object)
+	nobj  int
+}
+
+var writerPool = sync.Pool{New: func() any { return new(writer) }}
+
+func getWriter(dst []byte, mp bool) *writer {
+	w := writerPool.Get().(*writer)
+	w.b, w.mp = dst, mp
+	return w
+}
+
+// release returns w to the pool and gives back its buffer.
+func (w *writer) release() ([]byte, error) {
+	b, err := w.b, w.err
+	*w = writer{}
+	writerPool.Put(w)
+	return b, err
 }
 
 func (w *writer) fail(err error) {
