@@ -5,6 +5,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshkit/meshkit/rt2rt/wire"
 )
 
 func TestIndexLevels(t *testing.T) {
@@ -77,7 +79,7 @@ func TestActorAndPortRecordsMatchCapture(t *testing.T) {
 	// (msgpack-constrained.jsonl:14).
 	port := map[string]any{"peers": []any{[]any{"d225c01d", "92da0434"}},
 		"properties": map[string]any{"direction": "in", "routing": "default", "nbr_peers": int64(1)},
-		"name": "token", "connected": "false", "node_id": "c094c4c0", "actor_id": "7926db19"}
+		"name":       "token", "connected": "false", "node_id": "c094c4c0", "actor_id": "7926db19"}
 	pr, err := ParsePortRecord("8b9948e1", port)
 	require.NoError(t, err)
 	assert.False(t, pr.Connected)
@@ -104,4 +106,46 @@ func TestActorAndPortRecordsMatchCapture(t *testing.T) {
 	assert.True(t, truthy("True"))
 	assert.True(t, truthy(int64(1)))
 	assert.False(t, truthy(nil))
+}
+
+// FuzzParseRecords feeds registry values (as read from a remote registry)
+// to the record parsers: no panic, and what parses re-renders to a value
+// that parses again to the same record.
+func FuzzParseRecords(f *testing.F) {
+	for _, s := range []string{
+		`{"attributes": {"indexed_public": ["/node/attribute/node_name/////nodeB"], "public": {}}, "uris": ["calvinip://127.0.0.1:5002"], "control_uris": ["http://127.0.0.1:5003"]}`,
+		`{"proxy": "p", "uris": null, "control_uris": null, "attributes": {"indexed_public": {"node_name": {"name": "c"}}}}`,
+		`{"is_shadow": false, "name": "xflow:snk", "inports": [{"id": "a", "name": "token"}], "node_id": "n", "outports": [], "type": "test.Sink"}`,
+		`{"peers": [["d", "p"]], "properties": {"direction": "in"}, "name": "token", "connected": "false", "node_id": "c", "actor_id": "a"}`,
+		`[1, 2]`, `null`, `{"uris": 5}`, `{"peers": [[1]]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := wire.JSON.DecodeValue(b)
+		if err != nil {
+			return
+		}
+		if r, err := ParseNodeRecord("n", v); err == nil {
+			again, err := ParseNodeRecord("n", r.Value())
+			if err != nil {
+				t.Fatalf("node record re-parse: %v", err)
+			}
+			if again.Proxy != r.Proxy || len(again.URIs) != len(r.URIs) {
+				t.Fatalf("node record changed: %+v vs %+v", r, again)
+			}
+		}
+		if r, err := ParseActorRecord("a", v); err == nil {
+			again, err := ParseActorRecord("a", r.Value())
+			if err != nil || again.Type != r.Type || len(again.InPorts) != len(r.InPorts) {
+				t.Fatalf("actor record re-parse: %v", err)
+			}
+		}
+		if r, err := ParsePortRecord("p", v); err == nil {
+			again, err := ParsePortRecord("p", r.Value())
+			if err != nil || again.Connected != r.Connected || len(again.Peers) != len(r.Peers) {
+				t.Fatalf("port record re-parse: %v", err)
+			}
+		}
+	})
 }
