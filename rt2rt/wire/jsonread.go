@@ -182,6 +182,10 @@ func (r *jsonReader) array() (any, error) {
 func (r *jsonReader) str() (string, error) {
 	r.i++ // opening quote
 	start := r.i
+	if j, ok := r.plainEnd(); ok {
+		r.i = j + 1
+		return r.cut(start, j), nil
+	}
 	for r.i < len(r.b) {
 		c := r.b[r.i]
 		if c == '"' {

@@ -1,6 +1,9 @@
 package wire
 
-import "math"
+import (
+	"bytes"
+	"math"
+)
 
 // Span-mode readers: validating skips and typed reads at an offset, for
 // both coders (see decode.go).
@@ -161,6 +164,10 @@ func (r *jsonReader) skip() error {
 // skipStr validates a string exactly as str does, without building it.
 func (r *jsonReader) skipStr() error {
 	r.i++
+	if j, ok := r.plainEnd(); ok {
+		r.i = j + 1
+		return nil
+	}
 	for r.i < len(r.b) {
 		switch r.b[r.i] {
 		case '"':
@@ -188,8 +195,27 @@ func (r *jsonReader) skipStr() error {
 	return r.errf("unterminated string")
 }
 
+// plainEnd returns the offset of the closing quote of the string starting
+// at r.i when the string has no escapes (the common case), found with the
+// vectorised bytes.IndexByte.
+func (r *jsonReader) plainEnd() (int, bool) {
+	rest := r.b[r.i:]
+	q := bytes.IndexByte(rest, '"')
+	if q < 0 || bytes.IndexByte(rest[:q], '\\') >= 0 {
+		return 0, false
+	}
+	return r.i + q, true
+}
+
 // key reads an object key, interned when known.
 func (r *jsonReader) key() (string, error) {
+	r.i++
+	if j, ok := r.plainEnd(); ok {
+		start := r.i
+		r.i = j + 1
+		return r.keyString(start, j), nil
+	}
+	r.i--
 	start := r.i + 1
 	for j := start; j < len(r.b); j++ {
 		switch r.b[j] {
