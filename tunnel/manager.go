@@ -154,6 +154,15 @@ func (m *Manager) Lookup(peer, typ string) (*Tunnel, bool) {
 	return t, ok
 }
 
+// LookupID returns the tunnel with id to peer, e.g. the one a PORT_CONNECT
+// names; false if there is none (the port layer then answers 410, §5.4).
+func (m *Manager) LookupID(peer, id string) (*Tunnel, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.byID[peerKey{peer, id}]
+	return t, ok
+}
+
 // Tunnels returns a snapshot of all tunnels.
 func (m *Manager) Tunnels() []*Tunnel {
 	m.mu.Lock()
