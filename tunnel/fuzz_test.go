@@ -17,8 +17,8 @@ func (fakeNode) Request(context.Context, string, wire.Message) (wire.Response, e
 	return wire.Response{}, errors.New("fake node: no network")
 }
 func (fakeNode) Send(context.Context, string, wire.Message) error { return nil }
-func (fakeNode) Handle(string, rt2rt.Handler)                      {}
-func (fakeNode) Subscribe(func(rt2rt.PeerEvent)) func()            { return func() {} }
+func (fakeNode) Handle(string, rt2rt.Handler)                     {}
+func (fakeNode) Subscribe(func(rt2rt.PeerEvent)) func()           { return func() {} }
 
 // FuzzIncoming feeds arbitrary decoded frames to the manager's TUNNEL_NEW,
 // TUNNEL_DESTROY and TUNNEL_DATA handlers, as the node would hand them over:
