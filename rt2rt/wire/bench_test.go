@@ -71,3 +71,63 @@ func BenchmarkTokenFrameDecode(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkVectors decodes and re-encodes every captured frame (registry
+// writes, actor states, tokens) with its own coder: a figure for realistic
+// mixed traffic.
+func BenchmarkVectors(b *testing.B) {
+	frames := loadFrames(b)
+	for _, name := range []string{NameJSON, NameMsgpack} {
+		b.Run(name, func(b *testing.B) {
+			var sel []frame
+			total := 0
+			for _, f := range frames {
+				if f.coder == name {
+					sel = append(sel, f)
+					total += len(f.payload)
+				}
+			}
+			c := coderFor(name)
+			var buf []byte
+			b.SetBytes(int64(total))
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, f := range sel {
+					m, err := c.Decode(f.payload)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if buf, err = c.Encode(buf[:0], m); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(sel)), "ns/frame")
+		})
+	}
+}
+
+// BenchmarkGenericDecode measures the generic value decoders on the largest
+// captured frames (ACTOR_NEW with full actor state).
+func BenchmarkGenericDecode(b *testing.B) {
+	frames := loadFrames(b)
+	for _, name := range []string{NameJSON, NameMsgpack} {
+		b.Run(name, func(b *testing.B) {
+			var big frame
+			for _, f := range frames {
+				if f.coder == name && len(f.payload) > len(big.payload) {
+					big = f
+				}
+			}
+			c := coderFor(name)
+			b.SetBytes(int64(len(big.payload)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.DecodeValue(big.payload); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/decode")
+		})
+	}
+}

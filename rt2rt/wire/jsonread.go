@@ -113,7 +113,7 @@ func (r *jsonReader) object() (any, error) {
 		if r.i >= len(r.b) || r.b[r.i] != '"' {
 			return nil, r.errf("expected object key")
 		}
-		k, err := r.str()
+		k, err := r.key()
 		if err != nil {
 			return nil, err
 		}

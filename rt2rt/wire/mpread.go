@@ -249,14 +249,21 @@ func (r *mpReader) mapN(n int) (any, error) {
 	}
 	m := make(map[string]any, n)
 	for j := 0; j < n; j++ {
-		kv, err := r.value()
+		if err := r.need(1); err != nil {
+			return nil, err
+		}
+		if !isMpStr(r.b[r.i]) {
+			kv, err := r.value()
+			if err != nil {
+				return nil, err
+			}
+			return nil, r.errf("map key of type %T", kv)
+		}
+		a, b, err := r.strBounds()
 		if err != nil {
 			return nil, err
 		}
-		k, ok := kv.(string)
-		if !ok {
-			return nil, r.errf("map key of type %T", kv)
-		}
+		k := keyString(r.b, r.backing, a, b)
 		v, err := r.value()
 		if err != nil {
 			return nil, err
