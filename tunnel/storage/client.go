@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -35,7 +36,17 @@ type Client struct {
 	mu      sync.Mutex
 	pending map[string]*call
 	closed  bool
+
+	// write-behind (WithWriteBehind), guarded by mu
+	backlog   []*wire.StorageRequest
+	sending   bool
+	idle      chan struct{} // closed while the backlog is empty and nothing is being sent
+	retryBase time.Duration
+	wg        sync.WaitGroup
 }
+
+// ErrQueueFull is returned by a write-behind Client whose backlog is full.
+var ErrQueueFull = errors.New("storage: write-behind queue full")
 
 type call struct {
 	ch     chan *wire.TunnelReply // buffered 1
@@ -82,9 +93,13 @@ func NewLocalClient(st Store, opts ...Option) (*Client, error) {
 
 func newClient(o options) *Client {
 	ctx, cancel := context.WithCancel(context.Background())
+	idle := make(chan struct{})
+	close(idle)
 	return &Client{
 		opts: o, ctx: ctx, stop: cancel,
-		pending: map[string]*call{},
+		pending:   map[string]*call{},
+		idle:      idle,
+		retryBase: 500 * time.Millisecond,
 	}
 }
 
@@ -94,8 +109,9 @@ func (c *Client) Local() bool { return c.store != nil }
 // Registry returns the registry node id ("" for a local client).
 func (c *Client) Registry() string { return c.registry }
 
-// Close fails requests in progress with ErrClosed. Safe to call twice. The
-// storage tunnel itself belongs to the manager and stays.
+// Close fails requests in progress with ErrClosed and drops writes still
+// queued by WithWriteBehind (call Flush first to send them). Safe to call
+// twice. The storage tunnel itself belongs to the manager and stays.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -103,12 +119,99 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
+	if n := len(c.backlog); n > 0 {
+		c.log.Warn("registry writes dropped on close", "count", n)
+	}
 	c.mu.Unlock()
 	c.stop()
+	c.wg.Wait()
 	if c.ep != nil {
 		c.ep.detachClient(c)
 	}
 	return nil
+}
+
+// Flush waits until every write queued by WithWriteBehind has been sent
+// and answered (or given up on); it returns at once without write-behind.
+func (c *Client) Flush(ctx context.Context) error {
+	c.mu.Lock()
+	idle := c.idle
+	c.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("storage: flush: %w", ctx.Err())
+	case <-c.ctx.Done():
+		return ErrClosed
+	}
+}
+
+// queueWrite appends req to the write-behind backlog.
+func (c *Client) queueWrite(req *wire.StorageRequest) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	if len(c.backlog) >= c.opts.writeBehind {
+		return fmt.Errorf("%w: %d writes waiting", ErrQueueFull, len(c.backlog))
+	}
+	c.backlog = append(c.backlog, req)
+	if !c.sending {
+		c.sending = true
+		c.idle = make(chan struct{})
+		c.wg.Add(1)
+		go c.sendBacklog()
+	}
+	return nil
+}
+
+// sendBacklog sends queued writes in order, retrying one that could not
+// reach the registry after a growing delay.
+func (c *Client) sendBacklog() {
+	defer c.wg.Done()
+	attempt := 0
+	for {
+		c.mu.Lock()
+		if len(c.backlog) == 0 || c.closed {
+			c.sending = false
+			close(c.idle)
+			c.mu.Unlock()
+			return
+		}
+		req := c.backlog[0]
+		c.mu.Unlock()
+
+		r, err := c.do(c.ctx, req)
+		if err == nil {
+			err = status(req, r)
+		}
+		var se *StatusError
+		switch {
+		case err == nil || errors.As(err, &se):
+			if se != nil {
+				c.log.Warn("queued registry write refused", "cmd", req.Cmd, "err", err)
+			}
+			attempt = 0
+			c.mu.Lock()
+			c.backlog[0] = nil
+			c.backlog = c.backlog[1:]
+			c.mu.Unlock()
+			continue
+		case errors.Is(err, ErrClosed) || c.ctx.Err() != nil:
+			continue // the loop head sees closed
+		}
+		attempt++
+		delay := min(time.Duration(attempt)*c.retryBase, 10*time.Second)
+		c.log.Debug("registry unreachable; queued writes kept", "cmd", req.Cmd, "retry_in", delay, "err", err)
+		timer := time.NewTimer(delay)
+		select {
+		case <-timer.C:
+		case <-c.ctx.Done():
+			timer.Stop()
+		}
+	}
 }
 
 // tunnelUp is a no-op: requests are sent again as soon as the tunnel goes
@@ -225,6 +328,9 @@ func status(req *wire.StorageRequest, r *wire.TunnelReply) error {
 }
 
 func (c *Client) write(ctx context.Context, req *wire.StorageRequest) error {
+	if c.store == nil && c.opts.writeBehind > 0 {
+		return c.queueWrite(req)
+	}
 	r, err := c.do(ctx, req)
 	if err != nil {
 		return err

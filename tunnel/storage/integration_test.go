@@ -357,3 +357,51 @@ func TestConcurrentClients(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, l, 200)
 }
+
+func TestWriteBehind(t *testing.T) {
+	noLeaks(t)
+	net := transport.NewMemNetwork()
+	reg := memNode(t, net, "wb-registry")
+	node := memNode(t, net, "wb-node", rt2rt.WithRequestTimeout(time.Second))
+	store := NewMemStore()
+	srv, err := NewServer(manager(t, reg), WithStore(store), WithLogger(quiet()))
+	require.NoError(t, err)
+	defer srv.Close()
+	c, err := NewClient(manager(t, node), reg.ID(), WithWriteBehind(3), WithLogger(quiet()))
+	require.NoError(t, err)
+	defer c.Close()
+	c.retryBase = 20 * time.Millisecond
+	ctx := ctx10s(t)
+
+	// The registry is unknown to the node: writes queue instead of failing.
+	require.NoError(t, c.Set(ctx, "k", int64(1)))
+	require.NoError(t, c.Append(ctx, "s", []any{"a"}))
+	require.NoError(t, c.Set(ctx, "k", int64(2)))
+	assert.ErrorIs(t, c.Set(ctx, "k", int64(3)), ErrQueueFull, "the backlog is bounded")
+	_, err = c.Get(ctx, "k")
+	require.Error(t, err, "reads go to the registry, which is unreachable")
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	assert.Error(t, c.Flush(short))
+	cancel()
+
+	// Once the node can reach the registry the backlog goes out in order.
+	join(t, node, reg)
+	require.NoError(t, c.Flush(ctx))
+	v, err := store.Get(ctx, "k")
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), v, "writes applied in order")
+	l, _ := store.GetConcat(ctx, "s")
+	assert.Equal(t, []any{"a"}, l)
+	got, err := c.Get(ctx, "k")
+	require.NoError(t, err)
+	assert.Equal(t, v, got)
+
+	// Writes made while the registry is reachable also go out in order.
+	for i := range 3 {
+		require.NoError(t, c.Append(ctx, "order", []any{int64(i)}))
+	}
+	require.NoError(t, c.Flush(ctx))
+	l, _ = store.GetConcat(ctx, "order")
+	assert.Equal(t, []any{int64(0), int64(1), int64(2)}, l)
+	assert.ErrorIs(t, WithWriteBehind(0)(&options{}), ErrInvalidOption)
+}

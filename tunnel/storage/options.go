@@ -25,8 +25,9 @@ type Option func(*options) error
 type options struct {
 	store      Store
 	logger     *slog.Logger
-	timeout    time.Duration
-	maxPending int
+	timeout     time.Duration
+	maxPending  int
+	writeBehind int
 }
 
 func buildOptions(opts []Option) (options, error) {
@@ -87,6 +88,23 @@ func WithMaxPending(n int) Option {
 			return fmt.Errorf("%w: max pending %d", ErrInvalidOption, n)
 		}
 		o.maxPending = n
+		return nil
+	}
+}
+
+// WithWriteBehind makes a remote Client's writes (Set, Delete, Append,
+// Remove, AddIndex, RemoveIndex and the record writers) return as soon as
+// they are queued, up to limit of them: one goroutine sends them in order,
+// and while the registry cannot be reached it keeps them and retries with
+// a growing delay (0.5 s per failed attempt, at most 10 s), as a Calvin
+// proxy-storage node does at start (§6.2). Reads still go to the registry
+// and do not see writes not yet sent; Flush waits for them.
+func WithWriteBehind(limit int) Option {
+	return func(o *options) error {
+		if limit <= 0 {
+			return fmt.Errorf("%w: write-behind limit %d", ErrInvalidOption, limit)
+		}
+		o.writeBehind = limit
 		return nil
 	}
 }
