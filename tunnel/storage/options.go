@@ -23,8 +23,8 @@ var ErrInvalidOption = errors.New("storage: invalid option")
 type Option func(*options) error
 
 type options struct {
-	store      Store
-	logger     *slog.Logger
+	store       Store
+	logger      *slog.Logger
 	timeout     time.Duration
 	maxPending  int
 	writeBehind int
