@@ -212,6 +212,7 @@ func (f *Flow) LinkUp(l Link) {
 	p.link, p.up = l, true
 	senders := p.senderList()
 	p.mu.Unlock()
+	f.cfg.log.Debug("token link up", "peer", p.id, "senders", len(senders))
 	for _, s := range senders {
 		s.mu.Lock()
 		s.core.linkUp()
@@ -238,6 +239,7 @@ func (f *Flow) LinkDown(l Link, reason error) {
 		return
 	}
 	lost := errors.Is(reason, tunnel.ErrLinkLost)
+	f.cfg.log.Debug("token link down", "peer", p.id, "reason", reason)
 	p.up = false
 	if !lost {
 		p.link = nil
@@ -650,13 +652,20 @@ func (p *peerState) run() {
 		link := p.link
 		p.mu.Unlock()
 
+		// One deadline per batch bounds how long a send may block (a link
+		// that died under a tunnel still marked working makes the node try
+		// a re-join inside Send); a frame that times out counts as unsent.
+		ctx, cancel := context.WithTimeout(p.f.ctx, p.f.cfg.sendTimeout)
+		working := link != nil && linkWorking(link)
 		for i, r := range replies {
 			l := r.link
 			if l == nil {
 				l = link
 			}
-			if l != nil {
-				if err := l.Send(p.f.ctx, r.rep); err != nil {
+			// A reply on a tunnel that is down would only wait in its queue
+			// and go out stale; the sender resends and gets a fresh one.
+			if l != nil && (l != link || working) {
+				if err := l.Send(ctx, r.rep); err != nil {
 					p.f.cfg.log.Debug("token tunnel: reply not sent", "peer", p.id, "err", err)
 				}
 			}
@@ -667,13 +676,26 @@ func (p *peerState) run() {
 			if link == nil || s.closed.Load() {
 				continue // LinkUp marks every sender dirty again
 			}
-			frames = p.sendFor(link, s, frames[:0])
+			frames = p.sendFor(ctx, link, s, frames[:0])
 		}
+		cancel()
 	}
 }
 
+// linkWorking reports whether sends on l go out now rather than into a
+// queue for later.
+func linkWorking(l Link) bool {
+	switch t := l.(type) {
+	case *tunnel.Tunnel:
+		return t.State() == tunnel.StateWorking
+	case interface{ Working() bool }:
+		return t.Working()
+	}
+	return true
+}
+
 // sendFor collects and sends the frames of one sender.
-func (p *peerState) sendFor(link Link, s *Sender, frames []sendFrame) []sendFrame {
+func (p *peerState) sendFor(ctx context.Context, link Link, s *Sender, frames []sendFrame) []sendFrame {
 	now := time.Now()
 	s.mu.Lock()
 	frames = s.core.collect(now, frames)
@@ -682,7 +704,7 @@ func (p *peerState) sendFor(link Link, s *Sender, frames []sendFrame) []sendFram
 	s.armTimer(wake)
 	obs := p.f.cfg.obs
 	for _, fr := range frames {
-		err := link.Send(p.f.ctx, &wire.Token{
+		err := link.Send(ctx, &wire.Token{
 			SubEnvelope: wire.SubEnvelope{Cmd: wire.SubToken},
 			PortID:      s.cfg.PortID, PeerPortID: s.cfg.PeerPortID,
 			SequenceNbr: fr.seq, Token: fr.tok.Payload(),

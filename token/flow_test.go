@@ -53,6 +53,13 @@ func newMemLink(peer string, to *Flow, seed uint64) *memLink {
 
 func (l *memLink) Peer() string { return l.peer }
 
+// Working is what a tunnel's state tells the flow: sends go out now.
+func (l *memLink) Working() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !l.down
+}
+
 func (l *memLink) Send(ctx context.Context, v any) error {
 	l.mu.Lock()
 	if l.down {
@@ -537,7 +544,7 @@ func TestFlowDropsBadFrames(t *testing.T) {
 }
 
 func TestNewFlowValidatesOptions(t *testing.T) {
-	for _, o := range []Option{nil, WithLogger(nil), WithObserver(nil), WithPortLookup(nil), WithTiming(Timing{}),
+	for _, o := range []Option{nil, WithLogger(nil), WithSendTimeout(0), WithObserver(nil), WithPortLookup(nil), WithTiming(Timing{}),
 		WithTiming(Timing{BackoffMin: 2, BackoffMax: 1, RTOMin: 1, RTOMax: 1})} {
 		_, err := NewFlow(o)
 		assert.ErrorIs(t, err, ErrInvalidConfig)

@@ -3,6 +3,7 @@ package token
 import (
 	"fmt"
 	"log/slog"
+	"time"
 )
 
 // Event describes one token-flow event for an Observer.
@@ -47,11 +48,16 @@ type config struct {
 	log       *slog.Logger
 	obs       Observer
 	timing    Timing
-	portKnown func(portID string) bool
+	portKnown   func(portID string) bool
+	sendTimeout time.Duration
 }
 
+// DefaultSendTimeout bounds how long the flow waits for one batch of sends
+// to a peer (see WithSendTimeout).
+const DefaultSendTimeout = 250 * time.Millisecond
+
 func defaultConfig() config {
-	return config{log: slog.New(slog.DiscardHandler), obs: NopObserver{}, timing: DefaultTiming}
+	return config{log: slog.New(slog.DiscardHandler), obs: NopObserver{}, timing: DefaultTiming, sendTimeout: DefaultSendTimeout}
 }
 
 // WithLogger sets the logger (default: discard).
@@ -99,6 +105,20 @@ func WithPortLookup(exists func(portID string) bool) Option {
 			return fmt.Errorf("%w: nil port lookup", ErrInvalidConfig)
 		}
 		c.portKnown = exists
+		return nil
+	}
+}
+
+// WithSendTimeout bounds how long one batch of sends to a peer may block (on
+// link back-pressure, or on a re-join the node starts inside a send). Frames
+// not sent in time count as unsent and are retried; replies are dropped (the
+// sender resends and gets a fresh one).
+func WithSendTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: send timeout %v", ErrInvalidConfig, d)
+		}
+		c.sendTimeout = d
 		return nil
 	}
 }
