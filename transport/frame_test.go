@@ -165,7 +165,6 @@ func TestReadFrameGoldenVectors(t *testing.T) {
 	}
 }
 
-
 func TestReadFrame(t *testing.T) {
 	frame := func(n uint32, payload string) []byte {
 		return append([]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}, payload...)
