@@ -45,9 +45,9 @@ func (NopObserver) TokenReceived(Event, string) {}
 type Option func(*config) error
 
 type config struct {
-	log       *slog.Logger
-	obs       Observer
-	timing    Timing
+	log         *slog.Logger
+	obs         Observer
+	timing      Timing
 	portKnown   func(portID string) bool
 	sendTimeout time.Duration
 }
