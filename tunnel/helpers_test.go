@@ -273,3 +273,27 @@ func (p *rawPeer) reply(msgUUID string, status int, data any) {
 }
 
 func status(v map[string]any) int { return int(v["status"].(float64)) }
+
+// msgCounter is a slog.Handler counting records by message, so tests can
+// see which internal path was taken (e.g. a §5.2 rename).
+type msgCounter struct {
+	mu     *sync.Mutex
+	counts map[string]int
+}
+
+func newMsgCounter() *msgCounter { return &msgCounter{mu: &sync.Mutex{}, counts: map[string]int{}} }
+
+func (h *msgCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (h *msgCounter) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	h.counts[r.Message]++
+	h.mu.Unlock()
+	return nil
+}
+func (h *msgCounter) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *msgCounter) WithGroup(string) slog.Handler      { return h }
+func (h *msgCounter) count(msg string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.counts[msg]
+}

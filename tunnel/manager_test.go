@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -144,6 +145,41 @@ func TestOptionsValidated(t *testing.T) {
 	}
 	_, err := NewManager(nil)
 	assert.ErrorIs(t, err, ErrInvalidOption)
+}
+
+// TestSimultaneousCreationCrossing makes both TUNNEL_NEWs cross on the wire
+// (every frame is delayed), so every round takes the §5.2 path: exactly one
+// end renames its tunnel, and both end with the higher id.
+func TestSimultaneousCreationCrossing(t *testing.T) {
+	noLeaks(t)
+	net := transport.NewMemNetwork()
+	na, nb := memNode(t, net, "xa"), memNode(t, net, "xb")
+	ca, cb := newMsgCounter(), newMsgCounter()
+	ma := newManager(t, na, WithLogger(slog.New(ca)))
+	mb := newManager(t, nb, WithLogger(slog.New(cb)))
+	const rounds = 10
+	for i := range rounds {
+		typ := fmt.Sprintf("t%d", i)
+		require.NoError(t, ma.RegisterType(typ, &recorder{}))
+		require.NoError(t, mb.RegisterType(typ, &recorder{}))
+	}
+	join(t, na, nb)
+	require.NoError(t, net.SetFaults(transport.Faults{Delay: 30 * time.Millisecond}))
+	ctx := ctx5s(t)
+	for i := range rounds {
+		typ := fmt.Sprintf("t%d", i)
+		var ta, tb *Tunnel
+		var ea, eb error
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); ta, ea = ma.Open(ctx, nb.ID(), typ) }()
+		go func() { defer wg.Done(); tb, eb = mb.Open(ctx, na.ID(), typ) }()
+		wg.Wait()
+		require.NoError(t, ea)
+		require.NoError(t, eb)
+		assert.Equal(t, ta.ID(), tb.ID(), "round %d", i)
+	}
+	assert.Equal(t, rounds, ca.count("tunnel renamed")+cb.count("tunnel renamed"), "one rename per round")
 }
 
 func TestSimultaneousCreationRealNodes(t *testing.T) {
