@@ -631,3 +631,62 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestValidate(t *testing.T) {
+	decode := func(s string) Message {
+		t.Helper()
+		m, err := JSON.Decode([]byte(s))
+		require.NoError(t, err)
+		return m
+	}
+	type validator interface{ Validate() error }
+	tests := []struct {
+		name string
+		in   string
+		ok   bool
+	}{
+		{"port connect by id", `{"cmd":"PORT_CONNECT","port_id":"p","tunnel_id":"t","peer_port_id":"q"}`, true},
+		{"port connect by name", `{"cmd":"PORT_CONNECT","port_id":"p","tunnel_id":"t","peer_actor_id":null,"peer_port_name":null,"peer_port_properties":null}`, true},
+		{"port connect no peer", `{"cmd":"PORT_CONNECT","port_id":"p","tunnel_id":"t","peer_actor_id":"a"}`, false},
+		{"port connect no tunnel", `{"cmd":"PORT_CONNECT","port_id":"p","peer_port_id":"q"}`, false},
+		{"port connect port_id null", `{"cmd":"PORT_CONNECT","port_id":null,"tunnel_id":"t","peer_port_id":"q"}`, false},
+		{"port disconnect constrained", `{"cmd":"PORT_DISCONNECT","port_id":"p","peer_port_id":"q","tunnel_id":"t"}`, true},
+		{"port disconnect no port", `{"cmd":"PORT_DISCONNECT","peer_port_id":"q"}`, false},
+		{"port disconnect by name", `{"cmd":"PORT_DISCONNECT","port_id":"p","peer_actor_id":"a","peer_port_name":"in","peer_port_dir":"in"}`, true},
+		{"tunnel destroy", `{"cmd":"TUNNEL_DESTROY"}`, false},
+		{"tunnel data no value", `{"cmd":"TUNNEL_DATA","tunnel_id":"t"}`, false},
+		{"remote connect", `{"cmd":"PORT_REMOTE_CONNECT","port_id":"p","peer_port_id":"q"}`, true},
+		{"app destroy", `{"cmd":"APP_DESTROY","app_uuid":"a","actor_uuids":[]}`, true},
+		{"app destroy bad list", `{"cmd":"APP_DESTROY","app_uuid":"a","actor_uuids":[1]}`, false},
+		{"migrate direct", `{"cmd":"ACTOR_MIGRATE","actor_id":"a","peer_node_id":"n"}`, true},
+		{"migrate requirements not list", `{"cmd":"ACTOR_MIGRATE","actor_id":"a","requirements":{},"extend":false,"move":true}`, false},
+		{"actor new ok", `{"cmd":"ACTOR_NEW","state":{"actor_type":"t","prev_connections":{"inports":{},"outports":{}},"connection_list":null,
+			"actor_state":{"private":{"_id":"x","inports":{},"outports":{}},"managed":{},"security":{},"custom":{}}}}`, true},
+		{"actor new no managed", `{"cmd":"ACTOR_NEW","state":{"actor_type":"t","actor_state":{"private":{"_id":"x","inports":{},"outports":{}},"security":{},"custom":{}}}}`, false},
+		{"actor new bad prev", `{"cmd":"ACTOR_NEW","state":{"actor_type":"t","prev_connections":[],
+			"actor_state":{"private":{"_id":"x","inports":{},"outports":{}},"managed":{},"security":{},"custom":{}}}}`, false},
+		{"actor new no state", `{"cmd":"ACTOR_NEW"}`, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := decode(tc.in).(validator).Validate()
+			if tc.ok {
+				assert.NoError(t, err)
+			} else {
+				assert.ErrorIs(t, err, ErrMissingField)
+			}
+		})
+	}
+	for _, f := range loadFrames(t) {
+		m, err := coderFor(f.coder).Decode(f.payload)
+		require.NoError(t, err)
+		if v, ok := m.(validator); ok {
+			assert.NoError(t, v.Validate(), "%s: captured requests are valid", f)
+		}
+		if td, ok := m.(*TunnelData); ok {
+			if v, ok := td.Value.(validator); ok {
+				assert.NoError(t, v.Validate(), "%s", f)
+			}
+		}
+	}
+}
