@@ -171,8 +171,6 @@ func (d *dec) find(k keyID) *pair {
 	return p
 }
 
-func (d *dec) has(k keyID) bool { return d.lookup(keyNames[k]) != nil }
-
 func (d *dec) strOf(p *pair) (string, bool) {
 	if d.src == nil {
 		s, ok := p.v.(string)
@@ -311,15 +309,6 @@ func (d *dec) optStr(k keyID, dst *string) {
 		d.present |= 1 << k
 		if s, ok := d.strOf(p); ok && s != "" {
 			*dst = s
-			p.used = true
-		}
-	}
-}
-
-func (d *dec) int(k keyID, dst *int64) {
-	if p := d.find(k); p != nil {
-		if i, _, kind := d.intOf(p); kind == isInt64 {
-			*dst = i
 			p.used = true
 		}
 	}

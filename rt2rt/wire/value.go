@@ -111,11 +111,11 @@ func ToFloat64(v any) (float64, bool) {
 
 // IsInteger reports whether v is an integer of any supported type.
 func IsInteger(v any) bool {
-	switch v.(type) {
+	switch x := v.(type) {
 	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
 		return true
 	case *big.Int:
-		return v.(*big.Int) != nil
+		return x != nil
 	}
 	return false
 }
