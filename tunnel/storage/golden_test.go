@@ -19,11 +19,19 @@ const captureFile = "json-two-nodes.jsonl"
 // file: the last few arrive after line 653), keyed by the sub-message's
 // msg_uuid.
 func storageTraffic(t *testing.T) (tunnelNew map[string]any, requests []map[string]any, replies map[string]map[string]any) {
-	lines := readCapture(t, captureFile)
+	tunnelNew, requests, replies = storageTrafficOf(t, captureFile, 653)
+	require.Len(t, requests, 139+185, "139 SET and 185 ADD_INDEX (§14.2)")
+	return tunnelNew, requests, replies
+}
+
+// storageTrafficOf collects the storage TUNNEL_NEW, the storage requests up
+// to line maxLine (0: all) and all storage replies of a capture.
+func storageTrafficOf(t *testing.T, file string, maxLine int) (tunnelNew map[string]any, requests []map[string]any, replies map[string]map[string]any) {
+	lines := readCapture(t, file)
 	replies = map[string]map[string]any{}
 	for _, l := range lines {
 		if l.msg["cmd"] != wire.CmdTunnelData {
-			if l.no == 4 {
+			if l.msg["cmd"] == wire.CmdTunnelNew && l.msg["type"] == TunnelType {
 				tunnelNew = l.msg
 			}
 			continue
@@ -32,31 +40,55 @@ func storageTraffic(t *testing.T) (tunnelNew map[string]any, requests []map[stri
 		switch {
 		case l.dir == "from_target" && v["cmd"] == wire.SubReply:
 			replies[v["msg_uuid"].(string)] = v
-		case l.dir == "to_target" && l.no >= 4 && l.no <= 653 && wire.IsStorageCmd(v["cmd"].(string)):
+		case l.dir == "to_target" && (maxLine == 0 || l.no <= maxLine) && wire.IsStorageCmd(v["cmd"].(string)):
 			requests = append(requests, l.msg)
 		}
 	}
 	require.NotNil(t, tunnelNew)
-	require.Equal(t, "storage", tunnelNew["type"])
-	require.Len(t, requests, 139+185, "139 SET and 185 ADD_INDEX (§14.2)")
 	return tunnelNew, requests, replies
 }
 
-// TestGoldenExecute replays B's registry writes through the server logic:
-// every reply must equal A's.
+// TestGoldenExecute replays every storage request of the three captures
+// (B's writes to A in both two-node sessions, constrained's writes through
+// its storage tunnel) in order through the server logic: every reply must
+// equal the captured Calvin registry's.
 func TestGoldenExecute(t *testing.T) {
-	_, requests, replies := storageTraffic(t)
+	for _, file := range []string{captureFile, "msgpack-two-nodes.jsonl", "msgpack-constrained.jsonl"} {
+		t.Run(file, func(t *testing.T) {
+			lines := readCapture(t, file)
+			replies := map[string]map[string]any{}
+			for _, l := range lines {
+				if v, ok := l.msg["value"].(map[string]any); ok && l.dir == "from_target" && l.msg["cmd"] == wire.CmdTunnelData && v["cmd"] == wire.SubReply {
+					replies[v["msg_uuid"].(string)] = v
+				}
+			}
+			st := NewMemStore()
+			replayed := 0
+			for _, l := range lines {
+				v, ok := l.msg["value"].(map[string]any)
+				if !ok || l.dir != "to_target" || l.msg["cmd"] != wire.CmdTunnelData || !wire.IsStorageCmd(v["cmd"].(string)) {
+					continue
+				}
+				want, ok := replies[v["msg_uuid"].(string)]
+				require.True(t, ok, "line %d answered", l.no)
+				got := Execute(context.Background(), st, subValue(cloneValue(v)))
+				require.NotNil(t, got)
+				assert.Equal(t, want, rendered(t, got), "line %d: %s %v", l.no, v["cmd"], v["key"])
+				replayed++
+			}
+			assert.Positive(t, replayed)
+		})
+	}
+}
+
+// TestGoldenRegistryContents reads back what node B registered at A, the
+// way Calvin looks it up.
+func TestGoldenRegistryContents(t *testing.T) {
+	_, requests, _ := storageTraffic(t)
 	st := NewMemStore()
 	for _, req := range requests {
-		v := req["value"].(map[string]any)
-		id := v["msg_uuid"].(string)
-		want, ok := replies[id]
-		require.True(t, ok, "A answered %s", id)
-		got := Execute(context.Background(), st, subValue(cloneValue(v)))
-		require.NotNil(t, got)
-		assert.Equal(t, want, rendered(t, got), "reply to %s %v", v["cmd"], v["key"])
+		require.NotNil(t, Execute(context.Background(), st, subValue(cloneValue(req["value"]))))
 	}
-	// What B registered can be read back the way Calvin reads it.
 	rec, err := st.Get(context.Background(), "node-c4133d27-e3a1-4b50-bcb5-f24e5676bfa4")
 	require.NoError(t, err)
 	node, err := ParseNodeRecord("c4133d27-e3a1-4b50-bcb5-f24e5676bfa4", rec)
@@ -68,6 +100,9 @@ func TestGoldenExecute(t *testing.T) {
 	ids, err = st.GetIndex(context.Background(), []string{"supernode", "0"})
 	require.NoError(t, err)
 	assert.Equal(t, []any{"c4133d27-e3a1-4b50-bcb5-f24e5676bfa4"}, ids)
+	ids, err = st.GetIndex(context.Background(), CapabilityIndex("math.random"))
+	require.NoError(t, err)
+	assert.Equal(t, []any{"c4133d27-e3a1-4b50-bcb5-f24e5676bfa4"}, ids)
 }
 
 // TestGoldenReplayOverWire plays node B of the capture against a Go
@@ -76,37 +111,45 @@ func TestGoldenExecute(t *testing.T) {
 // Go node's answers must match A's in shape and content.
 func TestGoldenReplayOverWire(t *testing.T) {
 	noLeaks(t)
-	tunnelNew, requests, replies := storageTraffic(t)
-	n := tcpNode(t)
-	srv, err := NewServer(manager(t, n), WithLogger(quiet()))
-	require.NoError(t, err)
-	defer srv.Close()
+	for _, c := range []struct {
+		file  string
+		coder string
+		max   int
+	}{{captureFile, wire.NameJSON, 653}, {"msgpack-two-nodes.jsonl", wire.NameMsgpack, 0}} {
+		t.Run(c.file, func(t *testing.T) {
+			tunnelNew, requests, replies := storageTrafficOf(t, c.file, c.max)
+			n := tcpNode(t)
+			srv, err := NewServer(manager(t, n), WithLogger(quiet()))
+			require.NoError(t, err)
+			defer srv.Close()
 
-	b := dialRawPeer(t, n, tunnelNew["from_rt_uuid"].(string))
-	b.send(tunnelNew)
-	r := b.read()
-	assert.Equal(t, "REPLY", r["cmd"])
-	assert.Equal(t, tunnelNew["msg_uuid"], r["msg_uuid"])
-	assert.Equal(t, map[string]any{"status": int64(200), "data": map[string]any{"tunnel_id": tunnelNew["tunnel_id"]},
-		"success_list": []any{int64(200), int64(201), int64(202), int64(203), int64(204), int64(205), int64(206)}}, r["value"],
-		"same as json-two-nodes.jsonl:5")
+			b := dialRawPeer(t, n, tunnelNew["from_rt_uuid"].(string), c.coder)
+			b.send(tunnelNew)
+			r := b.read()
+			assert.Equal(t, "REPLY", r["cmd"])
+			assert.Equal(t, tunnelNew["msg_uuid"], r["msg_uuid"])
+			assert.Equal(t, map[string]any{"status": int64(200), "data": map[string]any{"tunnel_id": tunnelNew["tunnel_id"]},
+				"success_list": []any{int64(200), int64(201), int64(202), int64(203), int64(204), int64(205), int64(206)}}, r["value"],
+				"as json-two-nodes.jsonl:5")
 
-	for _, req := range requests {
-		b.send(req)
+			for _, req := range requests {
+				b.send(req)
+			}
+			for range requests {
+				m := b.read()
+				require.Equal(t, "TUNNEL_DATA", m["cmd"])
+				assert.Equal(t, tunnelNew["tunnel_id"], m["tunnel_id"])
+				assert.ElementsMatch(t, []string{"cmd", "from_rt_uuid", "to_rt_uuid", "tunnel_id", "value"}, keysOf(m),
+					"TUNNEL_DATA envelope (A also adds a msg_uuid, which Go omits, §4.3)")
+				v := m["value"].(map[string]any)
+				want, ok := replies[v["msg_uuid"].(string)]
+				require.True(t, ok, "reply to a request B sent: %v", v)
+				assert.Equal(t, want, v)
+			}
+			_, err = b.tryRead(100 * time.Millisecond)
+			assert.Error(t, err, "one reply per request")
+		})
 	}
-	for range requests {
-		m := b.read()
-		require.Equal(t, "TUNNEL_DATA", m["cmd"])
-		assert.Equal(t, tunnelNew["tunnel_id"], m["tunnel_id"])
-		assert.ElementsMatch(t, []string{"cmd", "from_rt_uuid", "to_rt_uuid", "tunnel_id", "value"}, keysOf(m),
-			"TUNNEL_DATA envelope (A also adds a msg_uuid, which Go omits, §4.3)")
-		v := m["value"].(map[string]any)
-		want, ok := replies[v["msg_uuid"].(string)]
-		require.True(t, ok, "reply to a request B sent: %v", v)
-		assert.Equal(t, want, v)
-	}
-	_, err = b.tryRead(100 * time.Millisecond)
-	assert.Error(t, err, "one reply per request")
 }
 
 // capturedRequestKeys are the sub-message keys of the storage requests Calvin
@@ -145,7 +188,7 @@ func TestClientRequestShapes(t *testing.T) {
 	want := capturedRequestKeys(t)
 	n := tcpNode(t)
 	m := manager(t, n)
-	a := dialRawPeer(t, n, uuid.NewString()) // plays registry node A
+	a := dialRawPeer(t, n, uuid.NewString(), wire.NameJSON) // plays registry node A
 	c, err := NewClient(m, a.id, WithLogger(quiet()))
 	require.NoError(t, err)
 	defer c.Close()

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -115,7 +117,7 @@ func vectorFile(t testing.TB, name string) string {
 }
 
 // captureLine is one frame line of a capture, its payload decoded with the
-// library's JSON coder (lossless numbers).
+// library's coders (lossless numbers; msgpack strings as text).
 type captureLine struct {
 	no  int
 	dir string
@@ -134,11 +136,19 @@ func readCapture(t testing.TB, name string) []captureLine {
 		v, err := wire.JSON.DecodeValue([]byte(line))
 		require.NoError(t, err, "line %d", i+1)
 		rec := v.(map[string]any)
-		raw, ok := rec["raw"].(string)
-		if !ok {
-			continue // event line, or msgpack
+		var msg any
+		switch {
+		case rec["raw"] != nil:
+			msg, err = wire.JSON.DecodeValue([]byte(rec["raw"].(string)))
+		case rec["raw_hex"] != nil:
+			var payload []byte
+			payload, err = hex.DecodeString(rec["raw_hex"].(string))
+			if err == nil {
+				msg, err = wire.Msgpack.DecodeValue(payload)
+			}
+		default:
+			continue // event line
 		}
-		msg, err := wire.JSON.DecodeValue([]byte(raw))
 		require.NoError(t, err, "line %d", i+1)
 		out = append(out, captureLine{no: i + 1, dir: rec["dir"].(string), msg: msg.(map[string]any)})
 	}
@@ -147,23 +157,29 @@ func readCapture(t testing.TB, name string) []captureLine {
 
 // rawPeer is a scripted Calvin node on a plain TCP socket with JSON frames.
 type rawPeer struct {
-	t    testing.TB
-	id   string
-	node string
-	c    net.Conn
-	br   *bufio.Reader
+	t     testing.TB
+	id    string
+	node  string
+	coder wire.ValueCoder // after the join; join frames are JSON (§2.4)
+	c     net.Conn
+	br    *bufio.Reader
 }
 
-// dialRawPeer joins n as a Calvin initiator (§2.2) with the given node id.
-func dialRawPeer(t testing.TB, n *rt2rt.Node, id string) *rawPeer {
+// dialRawPeer joins n as a Calvin initiator (§2.2) with the given node id,
+// offering only the named coder.
+func dialRawPeer(t testing.TB, n *rt2rt.Node, id, coder string) *rawPeer {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", strings.TrimPrefix(n.URIs()[0], "calvinip://"), 5*time.Second)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
-	p := &rawPeer{t: t, id: id, node: n.ID(), c: c, br: bufio.NewReader(c)}
-	p.writeValue(map[string]any{"cmd": "JOIN_REQUEST", "serializers": []any{"json"}, "id": id, "sid": uuid.NewString()})
+	p := &rawPeer{t: t, id: id, node: n.ID(), coder: wire.JSON, c: c, br: bufio.NewReader(c)}
+	p.writeValue(map[string]any{"cmd": "JOIN_REQUEST", "serializers": []any{coder}, "id": id, "sid": uuid.NewString()})
 	r := p.read()
 	require.Equal(t, "JOIN_REPLY", r["cmd"])
+	require.Equal(t, coder, r["serializer"])
+	if coder == wire.NameMsgpack {
+		p.coder = wire.Msgpack
+	}
 	require.Eventually(t, func() bool { return linked(n, id) }, 5*time.Second, time.Millisecond)
 	return p
 }
@@ -177,7 +193,7 @@ func (p *rawPeer) send(m map[string]any) {
 
 func (p *rawPeer) writeValue(v any) {
 	p.t.Helper()
-	b, err := wire.JSON.EncodeValue(nil, v)
+	b, err := p.coder.EncodeValue(nil, v)
 	require.NoError(p.t, err)
 	var hdr [4]byte
 	binary.BigEndian.PutUint32(hdr[:], uint32(len(b)))
@@ -196,11 +212,15 @@ func (p *rawPeer) tryRead(d time.Duration) (map[string]any, error) {
 	if _, err := io.ReadFull(p.br, b); err != nil {
 		return nil, err
 	}
-	v, err := wire.JSON.DecodeValue(b)
+	v, err := p.coder.DecodeValue(b)
 	if err != nil {
 		return nil, err
 	}
-	return v.(map[string]any), nil
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("frame is %T, not a map", v)
+	}
+	return m, nil
 }
 
 func (p *rawPeer) read() map[string]any {

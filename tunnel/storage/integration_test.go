@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshkit/meshkit/rt2rt"
+	"github.com/meshkit/meshkit/rt2rt/wire"
 	"github.com/meshkit/meshkit/transport"
 	"github.com/meshkit/meshkit/tunnel"
 )
@@ -29,11 +30,15 @@ type registryPair struct {
 
 func newRegistryPair(t *testing.T, tr string, opts ...Option) *registryPair {
 	p := &registryPair{}
-	if tr == "mem" {
+	switch tr {
+	case "mem":
 		p.net = transport.NewMemNetwork()
 		p.reg = memNode(t, p.net, "registry", rt2rt.WithRequestTimeout(2*time.Second))
 		p.node = memNode(t, p.net, "node", rt2rt.WithRequestTimeout(2*time.Second))
-	} else {
+	case "tcp-msgpack":
+		p.reg = tcpNode(t, rt2rt.WithSerializers(wire.NameMsgpack))
+		p.node = tcpNode(t, rt2rt.WithSerializers(wire.NameMsgpack))
+	default:
 		p.reg, p.node = tcpNode(t), tcpNode(t)
 	}
 	p.regM, p.nodeM = manager(t, p.reg), manager(t, p.node)
@@ -51,7 +56,7 @@ func newRegistryPair(t *testing.T, tr string, opts ...Option) *registryPair {
 
 func TestClientServerAllCommands(t *testing.T) {
 	noLeaks(t)
-	for _, tr := range []string{"mem", "tcp"} {
+	for _, tr := range []string{"mem", "tcp", "tcp-msgpack"} {
 		t.Run(tr, func(t *testing.T) {
 			p := newRegistryPair(t, tr)
 			c, ctx := p.client, ctx10s(t)
@@ -234,7 +239,7 @@ func TestClientTimeoutAndClose(t *testing.T) {
 	noLeaks(t)
 	n := tcpNode(t)
 	m := manager(t, n)
-	peer := dialRawPeer(t, n, "silent-registry")
+	peer := dialRawPeer(t, n, "silent-registry", wire.NameJSON)
 	c, err := NewClient(m, peer.id, WithTimeout(300*time.Millisecond), WithLogger(quiet()))
 	require.NoError(t, err)
 	ctx := ctx10s(t)
