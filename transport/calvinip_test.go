@@ -336,18 +336,23 @@ func TestCalvinIPRecvCancelKeepsConnection(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []byte("split in two"), got)
 
-	// A cancellable context that is not cancelled reads normally.
+	// A cancellable context that is not cancelled reads normally; when it
+	// ends later, reads under other contexts are not disturbed.
+	live, endLive := context.WithCancel(ctx)
 	_, err = nc.Write(AppendFrame(nil, []byte("again")))
 	require.NoError(t, err)
-	got, err = c.Recv(cctx2(t))
+	got, err = c.Recv(live)
 	require.NoError(t, err)
 	assert.Equal(t, []byte("again"), got)
-}
-
-func cctx2(t *testing.T) context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	return ctx
+	endLive()
+	other, endOther := context.WithCancel(ctx)
+	defer endOther()
+	for _, rctx := range []context.Context{ctx, other} {
+		go func() { _, _ = nc.Write(AppendFrame(nil, []byte("later"))) }()
+		got, err = c.Recv(rctx)
+		require.NoError(t, err)
+		assert.Equal(t, []byte("later"), got)
+	}
 }
 
 func TestCalvinIPCloseTwiceAndUnblocks(t *testing.T) {

@@ -43,13 +43,33 @@ func ReadFrame(r *bufio.Reader, maxSize int, buf []byte) ([]byte, error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxFrameSize
 	}
+	if out, ok, err := readBufferedFrame(r, maxSize, buf, nil); ok || err != nil {
+		return out, err
+	}
+	// Declared here so the common buffered case allocates no reader state.
 	var fr frameReader
-	return fr.next(r, maxSize, func(n int) []byte {
-		if buf != nil && cap(buf) >= n {
-			return buf[:n]
-		}
-		return make([]byte, n)
-	})
+	return fr.next(r, maxSize, buf, nil)
+}
+
+// readBufferedFrame returns a frame that already sits whole in r's buffer
+// (ok), a too-large prefix error, or neither, leaving r untouched then.
+func readBufferedFrame(r *bufio.Reader, maxSize int, buf []byte, alloc func(int) []byte) (out []byte, ok bool, err error) {
+	if r.Buffered() < FrameHeaderSize {
+		return nil, false, nil
+	}
+	p, _ := r.Peek(FrameHeaderSize)
+	n := uint64(binary.BigEndian.Uint32(p))
+	if n > uint64(maxSize) {
+		return nil, false, errFrameTooLarge(n, maxSize)
+	}
+	if r.Buffered() < FrameHeaderSize+int(n) {
+		return nil, false, nil
+	}
+	p, _ = r.Peek(FrameHeaderSize + int(n))
+	out = frameBuffer(int(n), buf, alloc)
+	copy(out, p[FrameHeaderSize:])
+	_, _ = r.Discard(FrameHeaderSize + int(n))
+	return out, true, nil
 }
 
 // largeFrameStep bounds how much memory a peer makes us commit by announcing
@@ -71,22 +91,25 @@ func errFrameTooLarge(n uint64, maxSize int) error {
 	return fmt.Errorf("%w: length prefix %d > limit %d", ErrFrameTooLarge, n, maxSize)
 }
 
-// next returns the next payload. alloc provides a slice of exactly n bytes
-// for frames that fit in memory at once; the returned slice is the caller's.
-func (fr *frameReader) next(r *bufio.Reader, maxSize int, alloc func(n int) []byte) ([]byte, error) {
-	// Fast path: a whole frame already sits in the buffer.
-	if fr.hdrN == 0 && r.Buffered() >= FrameHeaderSize {
-		p, _ := r.Peek(FrameHeaderSize)
-		n := uint64(binary.BigEndian.Uint32(p))
-		if n > uint64(maxSize) {
-			return nil, errFrameTooLarge(n, maxSize)
-		}
-		if r.Buffered() >= FrameHeaderSize+int(n) {
-			p, _ = r.Peek(FrameHeaderSize + int(n))
-			out := alloc(int(n))
-			copy(out, p[FrameHeaderSize:])
-			_, _ = r.Discard(FrameHeaderSize + int(n))
-			return out, nil
+// frameBuffer returns n bytes for a payload: from buf if it is large
+// enough, else from alloc, else newly made.
+func frameBuffer(n int, buf []byte, alloc func(int) []byte) []byte {
+	switch {
+	case buf != nil && cap(buf) >= n:
+		return buf[:n]
+	case alloc != nil:
+		return alloc(n)
+	default:
+		return make([]byte, n)
+	}
+}
+
+// next returns the next payload, stored as frameBuffer decides for frames
+// that fit in memory at once.
+func (fr *frameReader) next(r *bufio.Reader, maxSize int, buf []byte, alloc func(n int) []byte) ([]byte, error) {
+	if fr.hdrN == 0 {
+		if out, ok, err := readBufferedFrame(r, maxSize, buf, alloc); ok || err != nil {
+			return out, err
 		}
 	}
 	for fr.hdrN < FrameHeaderSize {
@@ -112,7 +135,8 @@ func (fr *frameReader) next(r *bufio.Reader, maxSize int, alloc func(n int) []by
 		}
 		fr.want = int(n)
 		if fr.want <= largeFrameStep {
-			fr.frame = alloc(fr.want)[:0]
+			// Cap the slice at the frame: reads must not run into the next one.
+			fr.frame = frameBuffer(fr.want, buf, alloc)[:0:fr.want]
 		} else {
 			fr.frame = make([]byte, 0, largeFrameStep)
 		}

@@ -153,7 +153,7 @@ func TestReadFrameGoldenVectors(t *testing.T) {
 				var got []byte
 				var err error
 				for {
-					got, err = fr.next(br, DefaultMaxFrameSize, alloc)
+					got, err = fr.next(br, DefaultMaxFrameSize, nil, alloc)
 					if !errors.Is(err, timeoutError{}) {
 						break
 					}
@@ -210,6 +210,22 @@ func TestReadFrameUsesBuffer(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []byte("hello"), got)
 	assert.Same(t, &buf[:1][0], &got[0], "payload should be stored in buf")
+}
+
+func TestReadFrameBufferLargerThanFrame(t *testing.T) {
+	var wire []byte
+	for i := range 20 {
+		wire = AppendFrame(wire, testFrame(i))
+	}
+	// A small bufio buffer forces the slow path; buf has spare capacity
+	// that must not swallow the next frame.
+	br := bufio.NewReaderSize(&chunkReader{data: wire, next: func() int { return 7 }}, 16)
+	buf := make([]byte, 0, 4096)
+	for i := range 20 {
+		got, err := ReadFrame(br, DefaultMaxFrameSize, buf)
+		require.NoError(t, err, "frame %d", i)
+		require.Equal(t, testFrame(i), got, "frame %d", i)
+	}
 }
 
 func TestReadFrameLargeGrowsIncrementally(t *testing.T) {

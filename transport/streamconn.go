@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -46,6 +47,13 @@ type streamConn struct {
 	br   *bufio.Reader
 	fr   frameReader
 	slab []byte
+
+	// cancellation of blocked reads, armed by Recv, dropped by Close
+	rcMu    sync.Mutex
+	rcStop  func() bool
+	rcDone  <-chan struct{}
+	rcFired chan struct{}
+	armed   atomic.Bool // rcStop != nil
 
 	// writer side
 	out        *boundedQueue[[]byte]
@@ -136,15 +144,21 @@ func (c *streamConn) alloc(n int) []byte {
 	return c.slab[off : off+n : off+n]
 }
 
-// Recv returns the next frame. Without a cancellable ctx it reads directly;
-// otherwise a context.AfterFunc moves the read deadline into the past, and
-// the frame reader keeps any partial frame for the next call.
+// Recv returns the next frame. Without a cancellable ctx it reads directly.
+// Otherwise a context.AfterFunc moves the read deadline into the past when
+// ctx ends; the frame reader keeps any partial frame for the next call. The
+// registration stays armed across calls with the same ctx, so a read loop
+// with one long-lived ctx pays for it once.
 func (c *streamConn) Recv(ctx context.Context) ([]byte, error) {
 	if c.out.isClosed() {
 		return nil, c.closedErr()
 	}
 	if ctx.Done() == nil {
-		p, err := c.fr.next(c.br, c.maxFrame, c.alloc)
+		if c.armed.Load() {
+			// An earlier ctx must not interrupt this read when it ends.
+			c.disarmCancel()
+		}
+		p, err := c.fr.next(c.br, c.maxFrame, nil, c.alloc)
 		if err != nil {
 			return nil, c.recvFailed(err)
 		}
@@ -153,24 +167,63 @@ func (c *streamConn) Recv(ctx context.Context) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		_ = c.nc.SetReadDeadline(aLongTimeAgo)
-		close(fired)
-	})
-	p, err := c.fr.next(c.br, c.maxFrame, c.alloc)
-	if !stop() {
-		<-fired
-		_ = c.nc.SetReadDeadline(time.Time{})
-		var ne net.Error
-		if err != nil && errors.As(err, &ne) && ne.Timeout() {
-			return nil, ctx.Err()
+	// Under load the next frame is usually buffered already: no need to
+	// arm the cancellation.
+	if c.fr.hdrN == 0 {
+		if p, ok, err := readBufferedFrame(c.br, c.maxFrame, nil, c.alloc); ok {
+			return p, nil
+		} else if err != nil {
+			return nil, c.recvFailed(err)
 		}
 	}
+	c.armCancel(ctx)
+	p, err := c.fr.next(c.br, c.maxFrame, nil, c.alloc)
 	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && ctx.Err() != nil {
+			c.disarmCancel()
+			return nil, ctx.Err()
+		}
 		return nil, c.recvFailed(err)
 	}
 	return p, nil
+}
+
+// armCancel makes the end of ctx interrupt reads, unless already so.
+func (c *streamConn) armCancel(ctx context.Context) {
+	c.rcMu.Lock()
+	defer c.rcMu.Unlock()
+	done := ctx.Done()
+	if c.rcStop != nil && c.rcDone == done {
+		return
+	}
+	c.disarmLocked()
+	fired := make(chan struct{})
+	c.rcStop = context.AfterFunc(ctx, func() {
+		_ = c.nc.SetReadDeadline(aLongTimeAgo)
+		close(fired)
+	})
+	c.rcDone, c.rcFired = done, fired
+	c.armed.Store(true)
+}
+
+func (c *streamConn) disarmCancel() {
+	c.rcMu.Lock()
+	defer c.rcMu.Unlock()
+	c.disarmLocked()
+}
+
+// disarmLocked drops the registration and, if it fired, clears the deadline.
+func (c *streamConn) disarmLocked() {
+	if c.rcStop == nil {
+		return
+	}
+	if !c.rcStop() {
+		<-c.rcFired
+		_ = c.nc.SetReadDeadline(time.Time{})
+	}
+	c.rcStop, c.rcDone, c.rcFired = nil, nil, nil
+	c.armed.Store(false)
 }
 
 // recvFailed closes the connection after a read error and returns what Recv reports.
@@ -210,6 +263,8 @@ func (c *streamConn) closeWith(cause error) {
 // Close drops queued frames, closes the socket and waits for the writer.
 func (c *streamConn) Close() error {
 	c.closeWith(nil)
+	// Release the ctx registration so a long-lived ctx does not pin us.
+	c.disarmCancel()
 	<-c.writerDone
 	return nil
 }
