@@ -198,11 +198,17 @@ type rawPeer struct {
 // initiator would (§2.2).
 func dialRawPeer(t testing.TB, n *rt2rt.Node) *rawPeer {
 	t.Helper()
+	return dialRawPeerAs(t, n, uuid.NewString())
+}
+
+// dialRawPeerAs is dialRawPeer with a given peer node id.
+func dialRawPeerAs(t testing.TB, n *rt2rt.Node, id string) *rawPeer {
+	t.Helper()
 	addr := strings.TrimPrefix(n.URIs()[0], "calvinip://")
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
-	p := &rawPeer{t: t, id: uuid.NewString(), node: n.ID(), c: c, br: bufio.NewReader(c)}
+	p := &rawPeer{t: t, id: id, node: n.ID(), c: c, br: bufio.NewReader(c)}
 	p.send(map[string]any{"cmd": "JOIN_REQUEST", "serializers": []string{"json"}, "id": p.id, "sid": uuid.NewString()})
 	reply := p.recv()
 	require.Equal(t, "JOIN_REPLY", reply["cmd"])
