@@ -636,7 +636,9 @@ func (p *peerState) run() {
 		dirty   []*Sender
 		replies []pendingReply
 		frames  []sendFrame
+		bc      batchContext
 	)
+	defer bc.stop()
 	for {
 		select {
 		case <-p.wake:
@@ -652,10 +654,7 @@ func (p *peerState) run() {
 		link := p.link
 		p.mu.Unlock()
 
-		// One deadline per batch bounds how long a send may block (a link
-		// that died under a tunnel still marked working makes the node try
-		// a re-join inside Send); a frame that times out counts as unsent.
-		ctx, cancel := context.WithTimeout(p.f.ctx, p.f.cfg.sendTimeout)
+		ctx := bc.get(p.f.ctx, p.f.cfg.sendTimeout)
 		working := link != nil && linkWorking(link)
 		for i, r := range replies {
 			l := r.link
@@ -678,7 +677,32 @@ func (p *peerState) run() {
 			}
 			frames = p.sendFor(ctx, link, s, frames[:0])
 		}
-		cancel()
+	}
+}
+
+// batchContext bounds how long a send may block (a link that died under a
+// tunnel still marked working makes the node try a re-join inside Send); a
+// frame that times out counts as unsent. The context is reused while at
+// least half its time is left, which keeps timer allocations off the
+// per-token path.
+type batchContext struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	renewAt time.Time
+}
+
+func (b *batchContext) get(parent context.Context, timeout time.Duration) context.Context {
+	if now := time.Now(); b.ctx == nil || now.After(b.renewAt) {
+		b.stop()
+		b.ctx, b.cancel = context.WithTimeout(parent, timeout)
+		b.renewAt = now.Add(timeout / 2)
+	}
+	return b.ctx
+}
+
+func (b *batchContext) stop() {
+	if b.cancel != nil {
+		b.cancel()
 	}
 }
 

@@ -231,6 +231,8 @@ func (p *pair) close() {
 
 // produce writes n tokens as credit allows; it returns when all are written.
 func (p *pair) produce(ctx context.Context, n int) error {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for i := 0; i < n; {
 		if p.out.Write(New(int64(i))) == nil {
 			i++
@@ -239,7 +241,7 @@ func (p *pair) produce(ctx context.Context, n int) error {
 		}
 		select {
 		case <-p.credit:
-		case <-time.After(10 * time.Millisecond):
+		case <-tick.C:
 			// The credit signal is edge-triggered; re-check the queue now and then.
 		case <-ctx.Done():
 			return ctx.Err()
@@ -251,6 +253,8 @@ func (p *pair) produce(ctx context.Context, n int) error {
 // consume reads n tokens, checking order and exactly-once delivery. slow, if
 // set, decides before each read whether to pause (queue pressure).
 func (p *pair) consume(ctx context.Context, n int, slow func() time.Duration) error {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for i := 0; i < n; {
 		tok, err := p.in.Read("in")
 		if err == nil {
@@ -268,7 +272,7 @@ func (p *pair) consume(ctx context.Context, n int, slow func() time.Duration) er
 		}
 		select {
 		case <-p.data:
-		case <-time.After(10 * time.Millisecond):
+		case <-tick.C:
 		case <-ctx.Done():
 			return fmt.Errorf("stalled after %d tokens: %w", i, ctx.Err())
 		}
