@@ -22,16 +22,9 @@ type Server struct {
 	opts  options
 	ctx   context.Context
 	stop  context.CancelFunc
-	wg    sync.WaitGroup
+	work  *workers
 
-	mu     sync.Mutex
-	queues map[*tunnel.Tunnel]*serverQueue
-	closed bool
-}
-
-type serverQueue struct {
-	items   []any
-	running bool
+	closeOnce sync.Once
 }
 
 // NewServer registers a registry server on m's node. Use WithStore to share
@@ -54,14 +47,14 @@ func NewServer(m *tunnel.Manager, opts ...Option) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		ep:     ep,
-		store:  o.store,
-		log:    o.logger.With("node", m.NodeID(), "component", "storage-server"),
-		opts:   o,
-		ctx:    ctx,
-		stop:   cancel,
-		queues: map[*tunnel.Tunnel]*serverQueue{},
+		ep:    ep,
+		store: o.store,
+		log:   o.logger.With("node", m.NodeID(), "component", "storage-server"),
+		opts:  o,
+		ctx:   ctx,
+		stop:  cancel,
 	}
+	s.work = newWorkers(o.maxPending, s.serve)
 	if err := ep.attachServer(s); err != nil {
 		cancel()
 		return nil, err
@@ -72,80 +65,35 @@ func NewServer(m *tunnel.Manager, opts ...Option) (*Server, error) {
 // Store returns the server's store.
 func (s *Server) Store() Store { return s.store }
 
-// Close stops serving: new storage tunnels are refused, queued requests are
-// dropped and the server's goroutines are waited for. Safe to call twice.
+// Close stops serving: later requests are answered 500 and new storage
+// tunnels refused, queued requests are dropped, and the server's goroutines
+// are waited for. Safe to call twice.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	for t, q := range s.queues {
-		clear(q.items)
-		q.items = nil
-		delete(s.queues, t)
-	}
-	s.mu.Unlock()
-	s.ep.detachServer(s)
-	s.stop()
-	s.wg.Wait()
+	s.closeOnce.Do(func() {
+		s.ep.detachServer(s)
+		s.stop()
+		s.work.close()
+	})
 	return nil
 }
 
 // enqueue is called on the link reader goroutine; it never blocks.
 func (s *Server) enqueue(t *tunnel.Tunnel, value any) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
-	}
-	q := s.queues[t]
-	if q == nil {
-		q = &serverQueue{}
-		s.queues[t] = q
-	}
-	if len(q.items) >= s.opts.maxPending {
-		s.log.Warn("storage request dropped: too many pending", "peer", t.Peer(), "pending", len(q.items))
-		return
-	}
-	q.items = append(q.items, value)
-	if !q.running {
-		q.running = true
-		s.wg.Add(1)
-		go s.run(t, q)
+	if !s.work.enqueue(t, value) {
+		s.log.Warn("storage request dropped: server closed or too many pending", "peer", t.Peer())
 	}
 }
 
-// run executes a tunnel's queued requests in order and exits when the queue
-// is empty.
-func (s *Server) run(t *tunnel.Tunnel, q *serverQueue) {
-	defer s.wg.Done()
-	for {
-		s.mu.Lock()
-		if len(q.items) == 0 || s.closed {
-			q.running = false
-			if s.queues[t] == q {
-				delete(s.queues, t)
-			}
-			s.mu.Unlock()
-			return
-		}
-		v := q.items[0]
-		q.items[0] = nil
-		q.items = q.items[1:]
-		s.mu.Unlock()
-
-		reply := Execute(s.ctx, s.store, v)
-		if reply == nil {
-			s.log.Debug("storage message needs no reply", "peer", t.Peer(), "value_type", fmt.Sprintf("%T", v))
-			continue
-		}
-		ctx, cancel := context.WithTimeout(s.ctx, s.opts.timeout)
-		err := t.Send(ctx, reply)
-		cancel()
-		if err != nil {
-			s.log.Info("storage reply not sent", "peer", t.Peer(), "msg_uuid", reply.MsgUUID, "err", err)
-		}
+// serve executes one request and sends its REPLY.
+func (s *Server) serve(t *tunnel.Tunnel, v any) {
+	reply := Execute(s.ctx, s.store, v)
+	if reply == nil {
+		s.log.Debug("storage message needs no reply", "peer", t.Peer(), "value_type", fmt.Sprintf("%T", v))
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.opts.timeout)
+	defer cancel()
+	if err := t.Send(ctx, reply); err != nil {
+		s.log.Info("storage reply not sent", "peer", t.Peer(), "msg_uuid", reply.MsgUUID, "err", err)
 	}
 }
