@@ -24,6 +24,9 @@
 //     LookupNode, LookupActor, LookupPort, SetActor, SetPort.
 //   - Client.Resolve implements rt2rt.Resolver (node-<id> → URIs) so a node
 //     can re-join and forward through the registry.
+//   - ProxyServer serves the "proxy" tunnel of calvin-constrained runtimes
+//     (§6.3): CONFIG registers the runtime behind this node, WAKEUP and
+//     WILL_SLEEP are answered, REQ_MATCH and GET_ACTOR_MODULE refused.
 //
 // Execute is the server logic as a function: one decoded sub-message in,
 // the REPLY out. Server, local Client and tests share it.
