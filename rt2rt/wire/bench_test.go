@@ -17,7 +17,7 @@ func BenchmarkTokenFrame(b *testing.B) {
 			}
 			b.SetBytes(int64(len(buf)))
 			b.ReportAllocs()
-			b.ResetTimer()
+			cpu0, cpuOK := processCPU()
 			for b.Loop() {
 				buf, err = s.Encode(buf[:0], m)
 				if err != nil {
@@ -32,6 +32,9 @@ func BenchmarkTokenFrame(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/frame")
+			if cpu1, ok := processCPU(); ok && cpuOK {
+				b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/frame")
+			}
 		})
 	}
 }
