@@ -22,7 +22,9 @@ import (
 //
 // Remote requests are answered within the client's timeout (default 10 s)
 // or fail with ErrTimeout; a request in flight when the link was lost is
-// sent again, which re-joins the registry.
+// sent again, which re-joins the registry. A request that failed may still
+// reach the registry later (it may be queued on a tunnel that is down);
+// every storage command is idempotent, so this only delays its effect.
 type Client struct {
 	mgr      *tunnel.Manager // nil for a local client
 	registry string          // registry node id (remote)
@@ -139,6 +141,11 @@ func (c *Client) Flush(ctx context.Context) error {
 	c.mu.Unlock()
 	select {
 	case <-idle:
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.closed && len(c.backlog) > 0 {
+			return ErrClosed // the rest was dropped
+		}
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("storage: flush: %w", ctx.Err())

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -161,4 +162,36 @@ func TestProxyAttributes(t *testing.T) {
 	assert.Equal(t, []string{"/node/attribute/node_name/////x"}, b.IndexedPublic)
 	_, err := NewProxyServer(nil, nil)
 	assert.ErrorIs(t, err, ErrInvalidOption)
+}
+
+// FuzzProxyAttributes feeds CONFIG "attributes" texts (a JSON string inside
+// the message) to the attribute conversion: no panic, and every index path
+// splits into levels under the node/attribute root.
+func FuzzProxyAttributes(f *testing.F) {
+	for _, s := range []string{
+		`{"indexed_public": {"node_name": {"name": "constrained"}}}`,
+		`{"indexed_public": {"address": {"country": "SE", "room": "a/b"}}, "public": {"x": 1}}`,
+		`{"indexed_public": ["/node/attribute/node_name/////x"]}`,
+		`{"indexed_public": {"owner": {"role": "\\\\/"}}}`,
+		`[]`, `{}`, `{"indexed_public": 5}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		var attrs map[string]any
+		if json.Unmarshal([]byte(text), &attrs) != nil {
+			return
+		}
+		a := ProxyAttributes(attrs)
+		for _, p := range a.IndexedPublic {
+			levels := IndexLevels(p, AttributeRootLevels)
+			if len(levels) == 0 {
+				t.Fatalf("no levels for %q", p)
+			}
+		}
+		rec := &NodeRecord{ID: "n", Proxy: "p", Attributes: a}
+		if _, err := ParseNodeRecord("n", rec.Value()); err != nil {
+			t.Fatalf("record of %q does not parse: %v", text, err)
+		}
+	})
 }
