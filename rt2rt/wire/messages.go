@@ -584,11 +584,20 @@ func FromMap(m map[string]any) Message {
 // ToMap renders a typed message as a generic map (what its encoding decodes
 // to), for logging, tests and tools.
 func ToMap(m Message) (map[string]any, error) {
-	b, err := JSON.Encode(nil, m)
+	// msgpack keeps non-UTF-8 strings, JSON keeps integers beyond 64 bits:
+	// between them every message that can be sent at all is rendered.
+	var c interface {
+		Serializer
+		ValueCoder
+	} = Msgpack
+	b, err := c.Encode(nil, m)
 	if err != nil {
-		return nil, err
+		c = JSON
+		if b, err = c.Encode(nil, m); err != nil {
+			return nil, err
+		}
 	}
-	v, err := JSON.DecodeValue(b)
+	v, err := c.DecodeValue(b)
 	if err != nil {
 		return nil, err
 	}

@@ -690,3 +690,15 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestToMapKeepsEverything(t *testing.T) {
+	huge := new(big.Int).Lsh(big.NewInt(1), 70)
+	for _, data := range []any{"\xff\xfe", huge} {
+		m := &TunnelData{TunnelID: "t", Value: &Token{Token: TokenPayload{Type: "Token", Data: data}}}
+		got, err := ToMap(m)
+		require.NoError(t, err)
+		assert.True(t, Equal(data, got["value"].(map[string]any)["token"].(map[string]any)["data"]))
+	}
+	_, err := ToMap(&TunnelData{Value: []any{"\xff", huge}})
+	assert.ErrorIs(t, err, ErrUnencodable)
+}
