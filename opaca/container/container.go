@@ -145,7 +145,11 @@ func New(image opaca.AgentContainerImage, opts ...Option) (*Container, error) {
 		c.platform, c.ownClient = cl, cl
 	}
 	c.mux = c.routes()
-	c.readyTimer = time.AfterFunc(cfg.startDelay, c.becomeReady)
+	if cfg.startDelay > 0 {
+		c.readyTimer = time.AfterFunc(cfg.startDelay, c.becomeReady)
+	} else {
+		c.becomeReady()
+	}
 	return c, nil
 }
 
@@ -352,12 +356,17 @@ func (c *Container) run(ctx context.Context, a *Agent, act *action, body []byte,
 	if err := c.validator.ValidateArguments(ctx, act.desc.Parameters, args); err != nil {
 		return nil, err
 	}
+	filled := false
 	for name, def := range act.defaults {
 		if _, ok := args[name]; !ok {
 			args[name] = def
+			filled = true
 		}
 	}
 	inv := &Invocation{Action: act.desc.Name, Agent: a, Args: args, LoginToken: o.LoginToken}
+	if !filled && len(body) > 0 {
+		inv.body = body
+	}
 	if inv.LoginToken != "" && c.cfg.login != nil {
 		inv.Login, _ = c.cfg.login.Lookup(inv.LoginToken)
 	}
@@ -388,18 +397,16 @@ func (c *Container) run(ctx context.Context, a *Agent, act *action, body []byte,
 // actionContext derives the context of an action: cancelled by the
 // caller, by the timeout (cause ErrTimeout) and by shutdown.
 func (c *Container) actionContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	var cancelTimeout context.CancelFunc = func() {}
+	if timeout > 0 {
+		ctx, cancelTimeout = context.WithTimeoutCause(ctx, timeout, ErrTimeout)
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	stop := context.AfterFunc(c.ctx, func() { cancel(ErrClosed) })
-	var t *time.Timer
-	if timeout > 0 {
-		t = time.AfterFunc(timeout, func() { cancel(ErrTimeout) })
-	}
 	return ctx, func() {
-		if t != nil {
-			t.Stop()
-		}
 		stop()
 		cancel(context.Canceled)
+		cancelTimeout()
 	}
 }
 
@@ -570,7 +577,9 @@ func (c *Container) Shutdown(ctx context.Context) error {
 		servers := c.servers
 		c.servers = nil
 		c.srvMu.Unlock()
-		c.readyTimer.Stop()
+		if c.readyTimer != nil {
+			c.readyTimer.Stop()
+		}
 		c.cancel()
 		var errs []error
 		for srv := range servers {

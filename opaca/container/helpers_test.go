@@ -172,8 +172,8 @@ func newFixture(t *testing.T, opts ...Option) *fixture {
 	opts = append([]Option{WithEnv(map[string]string{"CONTAINER_ID": "c-1", "OWNER": "alice", "username": "bob", "password": "secret"})}, opts...)
 	c, err := New(testImage(), opts...)
 	require.NoError(t, err)
-	require.NoError(t, c.AddAgent(newTestAgent(t, "a1", rec)))
-	require.NoError(t, c.AddAgent(newTestAgent(t, "a2", rec)))
+	require.NoError(t, c.AddAgent(newTestAgent(t, "a1", rec), WithoutNotify()))
+	require.NoError(t, c.AddAgent(newTestAgent(t, "a2", rec), WithoutNotify()))
 	srv := httptest.NewServer(c)
 	t.Cleanup(func() {
 		srv.Close()

@@ -24,6 +24,10 @@ type Invocation struct {
 	// Login is the value the login handler associated with LoginToken, nil
 	// when the token is absent or unknown.
 	Login any
+
+	// body is the request body when Args holds exactly its members (no
+	// defaults added), so Bind can decode it directly.
+	body []byte
 }
 
 type invocationKey struct{}
@@ -56,9 +60,12 @@ func (inv *Invocation) Decode(name string, v any) error {
 // Bind decodes all arguments into the struct pointed to by v, matching
 // argument names to the fields' JSON names.
 func (inv *Invocation) Bind(v any) error {
-	b, err := json.Marshal(inv.Args)
-	if err != nil {
-		return err
+	b := inv.body
+	if b == nil {
+		var err error
+		if b, err = json.Marshal(inv.Args); err != nil {
+			return err
+		}
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return argumentError(err)
