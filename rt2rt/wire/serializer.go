@@ -226,3 +226,14 @@ func (r *Registry) Choose(offered []string) (Serializer, bool) {
 	}
 	return nil, false
 }
+
+// TrailingBytes returns how many bytes of payload follow its first msgpack
+// object (0 when payload is malformed), so that a receiver can log frames
+// like constrained's CONFIG (spec §2.10) that Decode accepts.
+func (MsgpackSerializer) TrailingBytes(payload []byte) int {
+	r := mpReader{b: payload}
+	if err := r.skip(); err != nil {
+		return 0
+	}
+	return len(payload) - r.i
+}

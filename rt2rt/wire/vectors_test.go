@@ -373,3 +373,24 @@ func walkValues(v any, fn func(any)) {
 		}
 	}
 }
+
+// The constrained CONFIG frame declares 5 entries and writes 6 (spec §2.10).
+func TestVectorsTrailingConfig(t *testing.T) {
+	for _, f := range loadFrames(t) {
+		n := Msgpack.TrailingBytes(f.payload)
+		if f.coder != NameMsgpack {
+			continue
+		}
+		if f.file == "msgpack-constrained.jsonl" && f.line == 8 {
+			assert.Equal(t, 10, n, f.String())
+			m, err := Msgpack.Decode(f.payload)
+			require.NoError(t, err)
+			cfg := m.(*TunnelData).Value.(*ProxyConfig)
+			assert.Equal(t, "runtime.constrained.1", cfg.PortPropertyCapability)
+			assert.Len(t, cfg.Capabilities, 7)
+			assert.NotContains(t, cfg.Extra, "redeploy")
+		} else {
+			assert.Equal(t, 0, n, f.String())
+		}
+	}
+}
