@@ -99,3 +99,48 @@ func ExampleResponse() {
 	// {"cmd":"REPLY","from_rt_uuid":"a","to_rt_uuid":"b","msg_uuid":"m1","value":{"status":200,"data":{"tunnel_id":"t1"},"success_list":[200,201,202,203,204,205,206]}}
 	// true false
 }
+
+// A message with an unknown cmd keeps every key, so a node can forward it
+// (re-encoded with the next link's coder) without changing it.
+func ExampleUnknown() {
+	in := []byte(`{"cmd":"ROUTE_REQUEST","from_rt_uuid":"a","to_rt_uuid":"c","msg_uuid":"m1","dest_peer_id":"c"}`)
+	m, err := wire.JSON.Decode(in)
+	if err != nil {
+		panic(err)
+	}
+	u := m.(*wire.Unknown)
+	fmt.Println(u.Cmd, u.To, u.Extra["dest_peer_id"])
+
+	b, _ := wire.Msgpack.Encode(nil, u)
+	back, _ := wire.Msgpack.DecodeValue(b)
+	orig, _ := wire.JSON.DecodeValue(in)
+	fmt.Println(wire.Equal(orig, back))
+	// Output:
+	// ROUTE_REQUEST c c
+	// true
+}
+
+// The initiator reads the JOIN_REPLY whatever its cmd and checks id and
+// serializer (spec §2.6).
+func ExampleDecodeJoinReply() {
+	r, err := wire.DecodeJoinReply([]byte(`{"cmd": "JOIN_REPLY", "id": null, "serializer": null, "sid": "s1"}`))
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(r.Accepted(), r.SID)
+
+	b, _ := wire.JSON.Encode(nil, &wire.JoinReply{ID: "node-b", Serializer: wire.NameMsgpack, SID: "s1"})
+	fmt.Println(string(b))
+	// Output:
+	// false s1
+	// {"cmd":"JOIN_REPLY","id":"node-b","serializer":"msgpack","sid":"s1"}
+}
+
+// Handlers answer 400 to requests missing required keys instead of staying
+// silent as Calvin does.
+func ExampleTunnelNew_Validate() {
+	m, _ := wire.JSON.Decode([]byte(`{"cmd":"TUNNEL_NEW","tunnel_id":"t1","type":"token","from_rt_uuid":"a","to_rt_uuid":"b","msg_uuid":"m1"}`))
+	fmt.Println(m.(*wire.TunnelNew).Validate())
+	// Output:
+	// wire: required field missing: TUNNEL_NEW has no "policy"
+}
