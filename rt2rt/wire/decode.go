@@ -462,7 +462,7 @@ func decodeTyped(d *dec) (Message, error) {
 
 // decodeSpan decodes a payload through s (positioned on payload) in span
 // mode, falling back to a generic decode for maps too wide for it.
-func decodeSpan(c *decodeCtx, s src, generic func() (any, error)) (Message, error) {
+func decodeSpan(c *decodeCtx, coder string, s src, generic func() (any, error)) (Message, error) {
 	d, err := c.spanRoot(s)
 	if errors.Is(err, errTooWide) {
 		v, err := generic()
@@ -471,7 +471,7 @@ func decodeSpan(c *decodeCtx, s src, generic func() (any, error)) (Message, erro
 		}
 		m, ok := v.(map[string]any)
 		if !ok {
-			return nil, fmt.Errorf("%w: message is %T, not a map", ErrMalformed, v)
+			return nil, notAMap(coder, v)
 		}
 		return decodeTyped(c.mapRoot(m, 1))
 	}
@@ -486,7 +486,11 @@ func decodeSpan(c *decodeCtx, s src, generic func() (any, error)) (Message, erro
 		if err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: message is %T, not a map", ErrMalformed, v)
+		return nil, notAMap(coder, v)
 	}
 	return decodeTyped(d)
+}
+
+func notAMap(coder string, v any) error {
+	return &DecodeError{Coder: coder, Reason: fmt.Sprintf("message is %T, not a map", v)}
 }

@@ -1,6 +1,9 @@
 package wire
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Decoding errors wrap ErrMalformed; encoding errors wrap
 // ErrUnencodable. Use errors.Is to test for them.
@@ -20,3 +23,19 @@ var (
 // encoder produces. Deeper input is rejected so that hostile frames cannot
 // exhaust the stack.
 const MaxDepth = 100
+
+// DecodeError describes why a payload could not be decoded. It wraps
+// ErrMalformed, so errors.Is(err, ErrMalformed) holds; errors.As gives the
+// coder and the byte offset for logs.
+type DecodeError struct {
+	Coder  string // "json" or "msgpack"
+	Offset int    // byte offset in the payload where decoding failed
+	Reason string
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("wire: malformed %s payload at offset %d: %s", e.Coder, e.Offset, e.Reason)
+}
+
+// Unwrap returns ErrMalformed.
+func (e *DecodeError) Unwrap() error { return ErrMalformed }

@@ -20,7 +20,7 @@ type jsonReader struct {
 }
 
 func (r *jsonReader) errf(format string, args ...any) error {
-	return fmt.Errorf("%w: json at offset %d: %s", ErrMalformed, r.i, fmt.Sprintf(format, args...))
+	return &DecodeError{Coder: NameJSON, Offset: r.i, Reason: fmt.Sprintf(format, args...)}
 }
 
 func (r *jsonReader) ws() {

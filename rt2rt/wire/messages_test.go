@@ -702,3 +702,22 @@ func TestToMapKeepsEverything(t *testing.T) {
 	_, err := ToMap(&TunnelData{Value: []any{"\xff", huge}})
 	assert.ErrorIs(t, err, ErrUnencodable)
 }
+
+func TestDecodeErrorDetails(t *testing.T) {
+	_, err := JSON.Decode([]byte(`{"cmd": "REPLY",}`))
+	var de *DecodeError
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, NameJSON, de.Coder)
+	assert.Equal(t, 16, de.Offset)
+	assert.ErrorIs(t, err, ErrMalformed)
+
+	_, err = Msgpack.Decode([]byte{0x81, 0xa1, 'a', 0xd4, 0x01, 0x00})
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, NameMsgpack, de.Coder)
+	assert.Equal(t, 3, de.Offset)
+	assert.Contains(t, de.Error(), "ext")
+
+	_, err = Msgpack.Decode([]byte{0x93, 1, 2, 3})
+	require.ErrorAs(t, err, &de)
+	assert.Contains(t, de.Reason, "not a map")
+}

@@ -16,7 +16,7 @@ type mpReader struct {
 }
 
 func (r *mpReader) errf(format string, args ...any) error {
-	return fmt.Errorf("%w: msgpack at offset %d: %s", ErrMalformed, r.i, fmt.Sprintf(format, args...))
+	return &DecodeError{Coder: NameMsgpack, Offset: r.i, Reason: fmt.Sprintf(format, args...)}
 }
 
 // decodeMsgpack decodes the first object of b; trailing bytes are ignored

@@ -62,7 +62,7 @@ func (JSONSerializer) Decode(payload []byte) (Message, error) {
 	c := getCtx()
 	defer putCtx(c)
 	c.jr.reset(payload)
-	return decodeSpan(c, &c.jr, func() (any, error) { return decodeJSON(payload) })
+	return decodeSpan(c, NameJSON, &c.jr, func() (any, error) { return decodeJSON(payload) })
 }
 
 // Decode parses a msgpack payload into its typed message. Bytes after the
@@ -71,7 +71,7 @@ func (MsgpackSerializer) Decode(payload []byte) (Message, error) {
 	c := getCtx()
 	defer putCtx(c)
 	c.mr.reset(payload)
-	return decodeSpan(c, &c.mr, func() (any, error) {
+	return decodeSpan(c, NameMsgpack, &c.mr, func() (any, error) {
 		v, _, err := decodeMsgpack(payload)
 		return v, err
 	})
@@ -141,7 +141,7 @@ func DecodeJoinReply(payload []byte) (*JoinReply, error) {
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("%w: join reply is %T, not a map", ErrMalformed, v)
+		return nil, notAMap(NameJSON, v)
 	}
 	c := getCtx()
 	defer putCtx(c)

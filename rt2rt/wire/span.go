@@ -451,9 +451,12 @@ func (r *mpReader) skip() error {
 			}
 			return r.skipMap(n)
 		}
+	case 0xc7, 0xc8, 0xc9, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8:
+		r.i--
+		return r.errf("ext type 0x%02x not supported", c)
 	default:
 		r.i--
-		return r.errf("type byte 0x%02x not supported", c)
+		return r.errf("invalid type byte 0x%02x", c)
 	}
 	if err != nil {
 		return r.errf("unexpected end of input")
