@@ -1,7 +1,6 @@
 package rt2rt
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -56,9 +55,8 @@ func (n *Node) reply(via *link, h *wire.Envelope, resp wire.Response) error {
 	if out == nil {
 		return &PeerError{Op: "reply", Peer: h.From, MsgUUID: h.MsgUUID, Err: ErrLinkDown}
 	}
-	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.requestTimeout)
-	defer cancel()
-	if err := out.send(ctx, r); err != nil {
+	// Send blocks only while the link's queue is full; Close unblocks it.
+	if err := out.send(n.ctx, r); err != nil {
 		return &PeerError{Op: "reply", Peer: h.From, MsgUUID: h.MsgUUID, Err: err}
 	}
 	return nil

@@ -44,6 +44,8 @@ type Node struct {
 	nextHook  int
 	closeOnce sync.Once
 	closeErr  error
+	lnOnce    sync.Once
+	lnErr     error
 
 	mu         sync.Mutex
 	closed     bool
@@ -271,9 +273,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		// Already shutting down or closed: just make sure it ends.
 		return n.Close()
 	}
-	for _, ln := range n.listeners {
-		_ = ln.Close()
-	}
+	n.closeListeners()
 	n.hooksMu.Lock()
 	hooks := make([]func(context.Context), 0, len(n.hooks))
 	ids := make([]int, 0, len(n.hooks))
@@ -337,20 +337,29 @@ func (n *Node) Close() error {
 		n.mu.Unlock()
 
 		n.cancel()
+		err := n.closeListeners()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		n.wg.Wait()
+		n.events.stop()
+		n.closeErr = err
+	})
+	return n.closeErr
+}
+
+// closeListeners closes the listeners once (Shutdown, then Close).
+func (n *Node) closeListeners() error {
+	n.lnOnce.Do(func() {
 		var errs []error
 		for _, ln := range n.listeners {
 			if err := ln.Close(); err != nil && !errors.Is(err, transport.ErrClosed) {
 				errs = append(errs, err)
 			}
 		}
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		n.wg.Wait()
-		n.events.stop()
-		n.closeErr = errors.Join(errs...)
+		n.lnErr = errors.Join(errs...)
 	})
-	return n.closeErr
+	return n.lnErr
 }
 
 // afterFunc runs f after d unless the node closes first; Close waits for it.

@@ -333,3 +333,22 @@ func TestRequestAfterClose(t *testing.T) {
 	_, err = a.Join(context.Background(), b.URIs()[0])
 	require.ErrorIs(t, err, ErrShuttingDown)
 }
+
+func TestForwardingLoopIsCut(t *testing.T) {
+	noLeaks(t)
+	net := transport.NewMemNetwork()
+	rec := &recorder{}
+	a := memNode(t, net, "a", WithObserver(rec))
+	b := memNode(t, net, "b")
+	c := memNode(t, net, "c")
+	joined(t, a, b)
+	joined(t, b, c)
+	joined(t, c, a)
+	a.SetRoute("ghost", b.ID())
+	b.SetRoute("ghost", c.ID())
+	c.SetRoute("ghost", a.ID())
+	require.NoError(t, a.Send(context.Background(), "ghost", tunnelData("t", nil)))
+	require.Eventually(t, func() bool { return rec.count(func(r *recorder) int { return len(r.dropped) }) == 1 }, 5*time.Second, time.Millisecond)
+	assert.Contains(t, rec.dropped[0], "routing loop")
+	assert.Empty(t, rec.fwd)
+}

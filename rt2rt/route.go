@@ -231,6 +231,11 @@ func (n *Node) forward(in *link, m wire.Message, payload []byte) {
 		n.drop(in, h.Cmd, fmt.Errorf("message for %s and forwarding is off", h.To))
 		return
 	}
+	if h.From == n.id {
+		// Our own message came back: a routing loop longer than one hop.
+		n.drop(in, h.Cmd, fmt.Errorf("own message for %s came back (routing loop)", h.To))
+		return
+	}
 	target := h.To
 	n.mu.Lock()
 	if f := n.forwarders[target]; f != nil {
