@@ -497,6 +497,7 @@ type memConn struct {
 	delayStop context.CancelFunc
 	delayDone chan struct{}
 	pending   atomic.Int64 // frames in the delay line, not yet delivered
+	delivered flushTracker // count of delay-line frames delivered
 }
 
 type delayedFrame struct {
@@ -559,6 +560,21 @@ func (c *memConn) Send(ctx context.Context, frame []byte) error {
 	return nil
 }
 
+// Flush waits until every delayed frame queued before the call reached the
+// peer's inbox; undelayed frames are there when Send returns.
+func (c *memConn) Flush(ctx context.Context) error {
+	if c.dead.Load() {
+		return c.closedErr()
+	}
+	c.fmu.Lock()
+	q := c.delayQ
+	c.fmu.Unlock()
+	if q == nil {
+		return nil
+	}
+	return c.delivered.wait(ctx, q.pushedCount(), q.done, c.closedErr, nil)
+}
+
 func (c *memConn) deliver(ctx context.Context, frame []byte) error {
 	err := c.peer.inbox.push(ctx, frame)
 	if err != nil && ctx.Err() == nil {
@@ -610,6 +626,7 @@ func (c *memConn) startDelay() *boundedQueue[delayedFrame] {
 func (c *memConn) delayLoop(ctx context.Context, q *boundedQueue[delayedFrame]) {
 	defer close(c.delayDone)
 	var batch []delayedFrame
+	var delivered uint64
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -632,6 +649,8 @@ func (c *memConn) delayLoop(ctx context.Context, q *boundedQueue[delayedFrame]) 
 			}
 			batch[i] = delayedFrame{}
 			c.pending.Add(-1)
+			delivered++
+			c.delivered.publish(delivered)
 		}
 		batch = batch[:0]
 	}

@@ -15,6 +15,7 @@ type boundedQueue[T any] struct {
 	mu     sync.Mutex
 	items  []T
 	limit  int
+	pushed uint64 // items ever accepted, for Flush
 	closed bool
 	err    error         // returned to producers (and to the consumer once drained) after close
 	ready  chan struct{} // cap 1: items arrived or the queue closed
@@ -42,6 +43,7 @@ func (q *boundedQueue[T]) push(ctx context.Context, v T) error {
 		}
 		if len(q.items) < q.limit {
 			q.items = append(q.items, v)
+			q.pushed++
 			if len(q.items) == 1 {
 				select {
 				case q.ready <- struct{}{}:
@@ -100,6 +102,21 @@ func (q *boundedQueue[T]) wait(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// pushedCount reports how many items were ever accepted.
+func (q *boundedQueue[T]) pushedCount() uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.pushed
+}
+
+// wake nudges a waiting consumer without adding an item.
+func (q *boundedQueue[T]) wake() {
+	select {
+	case q.ready <- struct{}{}:
+	default:
 	}
 }
 

@@ -60,6 +60,8 @@ type streamConn struct {
 	bw         *bufio.Writer
 	whdr       [FrameHeaderSize]byte
 	writerDone chan struct{}
+	flushed    flushTracker
+	flushReq   atomic.Bool // a Flush waits: flush after the current batch
 
 	closeOnce sync.Once
 	mu        sync.Mutex
@@ -98,17 +100,20 @@ func (c *streamConn) Send(ctx context.Context, frame []byte) error {
 func (c *streamConn) writeLoop() {
 	defer close(c.writerDone)
 	var batch [][]byte
+	var taken uint64
 	for {
-		if c.out.len() == 0 {
+		if c.out.len() == 0 || c.flushReq.Swap(false) {
 			if err := c.bw.Flush(); err != nil {
 				c.writeFailed(err)
 				return
 			}
+			c.flushed.publish(taken)
 			if err := c.out.wait(context.Background()); err != nil {
 				return
 			}
 		}
 		batch = c.out.take(batch)
+		taken += uint64(len(batch))
 		for i, f := range batch {
 			binary.BigEndian.PutUint32(c.whdr[:], uint32(len(f)))
 			if _, err := c.bw.Write(c.whdr[:]); err != nil {
@@ -123,6 +128,16 @@ func (c *streamConn) writeLoop() {
 		}
 		batch = batch[:0]
 	}
+}
+
+// Flush waits until every frame queued before the call is written to the
+// socket (see Flusher).
+func (c *streamConn) Flush(ctx context.Context) error {
+	target := c.out.pushedCount()
+	return c.flushed.wait(ctx, target, c.out.done, c.closedErr, func() {
+		c.flushReq.Store(true)
+		c.out.wake()
+	})
 }
 
 func (c *streamConn) writeFailed(err error) {

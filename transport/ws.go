@@ -227,8 +227,9 @@ type wsConn struct {
 	maxFrame      int
 	log           *slog.Logger
 
-	out *boundedQueue[[]byte]
-	in  *boundedQueue[[]byte]
+	out     *boundedQueue[[]byte]
+	in      *boundedQueue[[]byte]
+	flushed flushTracker
 
 	// Recv side
 	batch [][]byte
@@ -273,11 +274,15 @@ func (c *wsConn) Send(ctx context.Context, frame []byte) error {
 func (c *wsConn) writeLoop() {
 	defer close(c.writerDone)
 	var batch [][]byte
+	var taken uint64
 	for {
+		// gorilla writes each message through, so everything taken is out.
+		c.flushed.publish(taken)
 		if err := c.out.wait(context.Background()); err != nil {
 			return
 		}
 		batch = c.out.take(batch)
+		taken += uint64(len(batch))
 		for i, f := range batch {
 			if err := c.ws.WriteMessage(websocket.BinaryMessage, f); err != nil {
 				if !c.out.isClosed() {
@@ -290,6 +295,17 @@ func (c *wsConn) writeLoop() {
 		}
 		batch = batch[:0]
 	}
+}
+
+// Flush waits until every frame queued before the call is written.
+func (c *wsConn) Flush(ctx context.Context) error {
+	return c.flushed.wait(ctx, c.out.pushedCount(), c.out.done, c.closedErr, nil)
+}
+
+func (c *wsConn) closedErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return closedErr(c.remote, c.cause)
 }
 
 func (c *wsConn) readLoop() {
