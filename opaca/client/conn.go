@@ -88,24 +88,25 @@ func (c *conn) send(ctx context.Context, r request) (*http.Response, context.Can
 		if ct == "" {
 			ct = "application/json"
 		}
-		req.Header.Set("Content-Type", ct)
+		req.Header["Content-Type"] = []string{ct}
 	}
+	// canonical keys set directly: this runs on every forwarded call
 	if tok := c.getToken(); tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header["Authorization"] = []string{"Bearer " + tok}
 	}
 	sender := c.o.senderID
 	if r.call.senderID != nil {
 		sender = *r.call.senderID
 	}
 	if sender != "" {
-		req.Header.Set("sender-id", sender)
+		req.Header["Sender-Id"] = []string{sender}
 	}
 	lt := c.o.loginToken
 	if r.call.loginToken != "" {
 		lt = r.call.loginToken
 	}
 	if lt != "" {
-		req.Header.Set("ContainerLoginToken", lt)
+		req.Header["Containerlogintoken"] = []string{lt}
 	}
 	start := time.Now()
 	resp, err := c.o.httpClient.Do(req)

@@ -49,6 +49,16 @@ func (e *StatusError) Error() string {
 // Is makes errors.Is(err, ErrStatus) true.
 func (e *StatusError) Is(target error) bool { return target == ErrStatus }
 
+// NewStatusError builds the error of an answer with status ≥ 400 from its
+// raw body (used by callers that obtain answers without this client, such
+// as the platform's in-memory calls to in-process containers).
+func NewStatusError(method, url string, status int, body []byte) *StatusError {
+	if len(body) > maxErrorBody {
+		body = body[:maxErrorBody]
+	}
+	return &StatusError{Method: method, URL: url, StatusCode: status, Body: body, Response: parseErrorResponse(body)}
+}
+
 // AsErrorResponse returns the error as the platform would relay it (§6.3):
 // the parsed ErrorResponse, or one built from the status and raw body.
 func (e *StatusError) AsErrorResponse() opaca.ErrorResponse {

@@ -34,6 +34,7 @@ type containerEntry struct {
 	extra  []PortBinding
 	cc     *client.ContainerClient
 	val    *argValidator
+	mem    http.Handler // in-process containers: their API, called in memory
 }
 
 // ports returns the reserved host ports.
@@ -269,6 +270,16 @@ func (p *Platform) startContainer(ctx context.Context, req opaca.PostAgentContai
 	if err != nil {
 		_ = runner.Stop(context.Background(), e.handle)
 		return fail(err)
+	}
+	if runner.Kind() == KindInProcess {
+		// the container is up: from now on call it in memory when it can
+		if h := p.inproc.handler(e.handle); h != nil {
+			e.mem = h
+			if fast, err := client.NewContainer(e.url, client.WithToken(token), client.WithSenderID(p.cfg.publicURL),
+				client.WithHTTPClient(&http.Client{Transport: memTransport{h}})); err == nil {
+				e.cc = fast
+			}
+		}
 	}
 	extraMap := map[string]opaca.PortDescription{}
 	for _, x := range e.extra {

@@ -2,7 +2,9 @@ package platform
 
 import (
 	"context"
+	crand "crypto/rand"
 	"encoding/json"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -57,7 +59,7 @@ func (l *eventLog) list() []opaca.Event {
 // the websocket subscribers of its topic.
 func (p *Platform) recordEvent(kind opaca.EventType, route, sender, receiver string, status int, related string) opaca.Event {
 	e := opaca.Event{
-		ID:         uuid.NewString(),
+		ID:         p.ids.next(),
 		Timestamp:  time.Now().UnixMilli(),
 		EventType:  kind,
 		Route:      route,
@@ -75,6 +77,9 @@ func (p *Platform) recordEvent(kind opaca.EventType, route, sender, receiver str
 
 func (p *Platform) push(e opaca.Event) {
 	_, path, _ := strings.Cut(e.Route, " ")
+	if !p.hub.wants(path) {
+		return // nobody listens: skip the encoding
+	}
 	b, err := json.Marshal(e)
 	if err != nil {
 		return
@@ -97,10 +102,34 @@ func (p *Platform) recordForward(ctx context.Context, receiver string) {
 // §8.2); it is not recorded in the history.
 func (p *Platform) announceContainers() {
 	p.push(opaca.Event{
-		ID:        uuid.NewString(),
+		ID:        p.ids.next(),
 		Timestamp: time.Now().UnixMilli(),
 		EventType: eventSuccess,
 		Route:     "POST /containers/notify",
 		SenderID:  p.cfg.publicURL,
 	})
+}
+
+// idGen makes random version-4 UUIDs for events from a ChaCha8 stream
+// seeded by crypto/rand: unique like uuid.New, without a system call per
+// event on the request path.
+type idGen struct {
+	mu  sync.Mutex
+	rng *rand.ChaCha8
+}
+
+func newIDGen() *idGen {
+	var seed [32]byte
+	_, _ = crand.Read(seed[:])
+	return &idGen{rng: rand.NewChaCha8(seed)}
+}
+
+func (g *idGen) next() string {
+	var u uuid.UUID
+	g.mu.Lock()
+	_, _ = g.rng.Read(u[:])
+	g.mu.Unlock()
+	u[6] = (u[6] & 0x0f) | 0x40
+	u[8] = (u[8] & 0x3f) | 0x80
+	return u.String()
 }

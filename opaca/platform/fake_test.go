@@ -234,9 +234,11 @@ func startPlatform(t testing.TB, opts ...Option) *testPlatform {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	require.NoError(t, p.Start(ctx))
-	c, err := client.New(url)
+	tr := newTransport()
+	c, err := client.New(url, client.WithHTTPClient(&http.Client{Transport: tr}))
 	require.NoError(t, err)
 	t.Cleanup(func() {
+		tr.CloseIdleConnections()
 		_ = c.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -245,12 +247,24 @@ func startPlatform(t testing.TB, opts ...Option) *testPlatform {
 	return &testPlatform{Platform: p, url: url, reg: reg, c: c}
 }
 
+// fakeAPIPort keeps the fake containers of this test process away from
+// the well-known ports other programs on the machine may use.
+var fakeAPIPort = 20000 + int(time.Now().UnixNano()%20000)
+
+// newTransport gives each test its own connection pool, so connections to
+// a server of an earlier test (possibly on the same port) are never reused.
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return t
+}
+
 func fakePost(agent string) opaca.PostAgentContainer {
 	args := opaca.Arguments{}
 	if agent != "" {
 		args["AGENT"] = agent
 	}
-	return opaca.PostAgentContainer{Image: opaca.AgentContainerImage{ImageName: "fake-image", Parameters: fakeImage.Parameters, Provides: fakeImage.Provides}, Arguments: args}
+	return opaca.PostAgentContainer{Image: opaca.AgentContainerImage{ImageName: "fake-image", APIPort: fakeAPIPort, Parameters: fakeImage.Parameters, Provides: fakeImage.Provides}, Arguments: args}
 }
 
 func (tp *testPlatform) deploy(t testing.TB, agent string) string {

@@ -90,12 +90,13 @@ type apiHandler struct {
 func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := h.p
 	hdr := w.Header()
-	hdr.Set("Access-Control-Allow-Origin", "*")
-	hdr.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
+	// canonical keys and shared values: this runs on every request
+	hdr["Access-Control-Allow-Origin"] = corsAny
+	hdr["Access-Control-Allow-Methods"] = corsMethods
 	if ah := r.Header.Get("Access-Control-Request-Headers"); ah != "" {
 		hdr.Set("Access-Control-Allow-Headers", ah)
 	} else {
-		hdr.Set("Access-Control-Allow-Headers", "*")
+		hdr["Access-Control-Allow-Headers"] = corsAny
 	}
 	if r.Method == http.MethodOptions {
 		w.WriteHeader(http.StatusOK)
@@ -129,17 +130,21 @@ func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithValue(r.Context(), reqKey, ri)
 	r = r.WithContext(ctx)
 
-	handler, pattern := h.mux.Handler(r)
-	if pattern == "" {
-		// unknown route or wrong method: same statuses as ServeMux, but
-		// with an ErrorResponse body
-		handler.ServeHTTP(&errorBodyWriter{ResponseWriter: w}, r)
-		return
+	// the agent routes are the hot path: route them without ServeMux
+	handler := h.fastRoute(r)
+	if handler == nil {
+		mh, pattern := h.mux.Handler(r)
+		if pattern == "" {
+			// unknown route or wrong method: same statuses as ServeMux,
+			// but with an ErrorResponse body
+			mh.ServeHTTP(&errorBodyWriter{ResponseWriter: w}, r)
+			return
+		}
+		// ServeMux sets the path values only in its own ServeHTTP
+		handler = h.mux
 	}
-	// ServeMux sets the path values only in its own ServeHTTP, so dispatch
-	// through it once the route is known to exist
 	if !createsEvents(r.Method, path) {
-		h.mux.ServeHTTP(w, r)
+		handler.ServeHTTP(w, r)
 		return
 	}
 	start := time.Now()
@@ -147,7 +152,7 @@ func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	call := p.recordEvent(eventCall, ri.route, ri.sender, "", 0, "")
 	ri.callID = call.ID
 	sw := &statusWriter{ResponseWriter: w}
-	h.mux.ServeHTTP(sw, r)
+	handler.ServeHTTP(sw, r)
 	status := sw.status
 	if status == 0 {
 		status = http.StatusOK
@@ -158,6 +163,48 @@ func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.recordEvent(eventError, ri.route, ri.sender, "", status, call.ID)
 	}
 	p.cfg.observer.Request(ri.route, status, time.Since(start))
+}
+
+var (
+	corsAny     = []string{"*"}
+	corsMethods = []string{"GET, POST, PUT, DELETE, OPTIONS"}
+)
+
+// fastRoute matches /invoke, /send, /broadcast and /stream like the
+// ServeMux patterns would (one or two path segments after the prefix),
+// sets the path values and returns the handler; nil for other routes.
+func (h *apiHandler) fastRoute(r *http.Request) http.Handler {
+	p := h.p
+	var rest string
+	var names [2]string
+	var fn http.HandlerFunc
+	maxSegs := 2
+	switch {
+	case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/invoke/"):
+		rest, names, fn = r.URL.Path[len("/invoke/"):], [2]string{"action", "agentId"}, p.handleInvoke
+	case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/send/"):
+		rest, names, fn, maxSegs = r.URL.Path[len("/send/"):], [2]string{"agentId"}, p.handleSend, 1
+	case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/broadcast/"):
+		rest, names, fn, maxSegs = r.URL.Path[len("/broadcast/"):], [2]string{"channel"}, p.handleBroadcast, 1
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/stream/"):
+		rest, names, fn = r.URL.Path[len("/stream/"):], [2]string{"stream", "agentId"}, p.handleGetStream
+	case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/stream/"):
+		rest, names, fn = r.URL.Path[len("/stream/"):], [2]string{"stream", "agentId"}, p.handlePostStream
+	default:
+		return nil
+	}
+	if r.URL.RawPath != "" {
+		return nil // escaped slashes inside segments: let ServeMux decode
+	}
+	first, second, two := strings.Cut(rest, "/")
+	if first == "" || (two && (second == "" || maxSegs == 1 || strings.Contains(second, "/"))) {
+		return nil
+	}
+	r.SetPathValue(names[0], first)
+	if two {
+		r.SetPathValue(names[1], second)
+	}
+	return fn
 }
 
 // authenticate checks a bearer header and returns the token's subject.

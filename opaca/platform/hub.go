@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -20,6 +21,10 @@ type hub struct {
 	queueLen  int
 	upgrader  websocket.Upgrader
 	onDrop    func(topic string)
+
+	// topics maps each subscribed topic to its session count; publishers
+	// read it without locking to skip encoding events nobody wants
+	topics atomic.Pointer[map[string]int]
 
 	mu       sync.Mutex
 	sessions map[*wsSession]struct{}
@@ -81,6 +86,7 @@ func (h *hub) serve(w http.ResponseWriter, r *http.Request) {
 func (h *hub) forget(s *wsSession) {
 	h.mu.Lock()
 	delete(h.sessions, s)
+	h.recountLocked()
 	h.mu.Unlock()
 }
 
@@ -99,9 +105,12 @@ func (h *hub) reader(s *wsSession) {
 			if !strings.HasPrefix(t, "/") {
 				t = "/" + t
 			}
+			h.mu.Lock()
 			s.mu.Lock()
 			s.topic = topicOf(t)
 			s.mu.Unlock()
+			h.recountLocked()
+			h.mu.Unlock()
 		}
 	}
 }
@@ -137,6 +146,25 @@ func (s *wsSession) kill(code int, reason string) {
 		}
 		_ = s.ws.Close()
 	})
+}
+
+// recountLocked rebuilds the topic counts; h.mu is held.
+func (h *hub) recountLocked() {
+	m := map[string]int{}
+	for s := range h.sessions {
+		s.mu.Lock()
+		if s.topic != "" {
+			m[s.topic]++
+		}
+		s.mu.Unlock()
+	}
+	h.topics.Store(&m)
+}
+
+// wants reports whether any session listens to the topic of path.
+func (h *hub) wants(path string) bool {
+	m := h.topics.Load()
+	return m != nil && (*m)[topicOf(path)] > 0
 }
 
 // publish pushes one event frame to every session subscribed to the topic

@@ -29,6 +29,7 @@ type Platform struct {
 	signer  *auth.Signer
 	users   *auth.Store
 	history *eventLog
+	ids     *idGen
 	hub     *hub
 	ports   *portAllocator
 	saver   *saver
@@ -100,6 +101,7 @@ func New(opts ...Option) (*Platform, error) {
 		p.log.Warn("auth is required but the admin password is empty")
 	}
 	p.history = newEventLog(cfg.historySize)
+	p.ids = newIDGen()
 	p.hub = newHub(cfg.logger, cfg.pingInterval, cfg.subscriberQueue)
 	p.ports = newPortAllocator(cfg.listenHost)
 	publicHost := hostURL(cfg.publicURL)

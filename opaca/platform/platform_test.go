@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -39,7 +40,7 @@ func TestContainerLifecycle(t *testing.T) {
 	assert.Equal(t, tp.url, f.env["PLATFORM_URL"])
 	assert.Equal(t, "agent1", f.env["AGENT"], "default value of an optional parameter")
 	assert.NotContains(t, f.env, "secret")
-	assert.Equal(t, "8082:"+f.env["API_PORT"], f.env["PORT_MAPPING"])
+	assert.Equal(t, fmt.Sprint(fakeAPIPort)+":"+f.env["API_PORT"], f.env["PORT_MAPPING"])
 
 	// direct access at publicUrl:apiPortMapping (§8.5)
 	cc, err := client.NewContainer(ac.Connectivity.PublicURL + ":" + f.env["API_PORT"])
@@ -358,4 +359,21 @@ func TestInfoRoutes(t *testing.T) {
 
 	code, _ = rawCall(t, "POST", tp.url+"/send/agent1", "", strings.Repeat(" ", 17<<20))
 	assert.Equal(t, 413, code)
+}
+
+func TestStoppedInProcessContainerUnreachable(t *testing.T) {
+	tp := startPlatform(t)
+	ctx := context.Background()
+	id := tp.deploy(t, "")
+	e := tp.container(id)
+	require.NoError(t, e.runner.Stop(ctx, e.handle))
+	_, err := tp.c.Invoke(ctx, "Add", "", map[string]int{"x": 1, "y": 1})
+	var se *client.StatusError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, 502, se.StatusCode)
+	assert.Nil(t, se.Response.Cause, "no answer: cause null")
+	_, err = tp.c.GetStream(ctx, "GetStream", "")
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, 502, se.StatusCode)
+	assert.Nil(t, se.Response.Cause)
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -72,6 +74,18 @@ func (rq routeQuery) callOpts() []client.CallOption {
 		opts = append(opts, client.ActionTimeout(rq.timeoutSec))
 	}
 	return opts
+}
+
+// query is the forwarded query string (same content as callOpts).
+func (rq routeQuery) query() url.Values {
+	q := url.Values{"forward": {"false"}}
+	if rq.hasContainerID {
+		q.Set("containerId", rq.containerID)
+	}
+	if rq.timeout != "" {
+		q.Set("timeout", strconv.Itoa(rq.timeoutSec))
+	}
+	return q
 }
 
 func (p *Platform) candidates(rq routeQuery) []candidate {
@@ -236,7 +250,10 @@ func (p *Platform) invokeOn(ctx context.Context, c candidate, action, agentID st
 	opts := rq.callOpts()
 	var res json.RawMessage
 	var err error
-	if c.local != nil {
+	if c.local != nil && c.local.mem != nil {
+		tok := p.users.ContainerToken(info(ctx).user, c.local.id)
+		res, err = invokeInMemory(cctx, c.local.mem, c.local.url, c.local.token, p.cfg.publicURL, tok, action, agentID, body, rq.query())
+	} else if c.local != nil {
 		if tok := p.users.ContainerToken(info(ctx).user, c.local.id); tok != "" {
 			opts = append(opts, client.LoginToken(tok))
 		}

@@ -31,6 +31,9 @@ func HandlerContainer(h http.Handler) InProcessContainer {
 type handlerContainer struct{ srv *http.Server }
 
 func (c *handlerContainer) Serve(ln net.Listener) error { return c.srv.Serve(ln) }
+
+// Handler lets the platform call the container in memory.
+func (c *handlerContainer) Handler() http.Handler { return c.srv.Handler }
 func (c *handlerContainer) Shutdown(ctx context.Context) error {
 	return c.srv.Shutdown(ctx)
 }
@@ -88,6 +91,31 @@ func (r *inProcessRunner) Start(_ context.Context, req StartRequest) (Started, e
 		APIHostPort: req.API.HostPort,
 	}, nil
 }
+
+// handler returns the in-memory handler of a running instance, if it has one.
+func (r *inProcessRunner) handler(h string) http.Handler {
+	r.mu.Lock()
+	inst, ok := r.instances[h]
+	r.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	if hp, ok := inst.c.(handlerProvider); ok {
+		h := hp.Handler()
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			select {
+			case <-inst.done:
+				// a stopped container must look unreachable, as over TCP
+				panic(errContainerStopped)
+			default:
+			}
+			h.ServeHTTP(w, req)
+		})
+	}
+	return nil
+}
+
+var errContainerStopped = errors.New("in-process container has stopped")
 
 func (r *inProcessRunner) Alive(_ context.Context, h string) (bool, error) {
 	r.mu.Lock()

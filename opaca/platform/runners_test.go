@@ -217,7 +217,7 @@ func (fd *fakeDocker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(404)
 			return
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:"+c.binds["8082/tcp"])
+		ln, err := net.Listen("tcp", "127.0.0.1:"+c.binds[fmt.Sprintf("%d/tcp", fakeAPIPort)])
 		if err != nil {
 			w.WriteHeader(500)
 			_, _ = fmt.Fprintf(w, `{"message":%q}`, err.Error())
@@ -270,7 +270,7 @@ func TestDockerRunner(t *testing.T) {
 	assert.Contains(t, c.binds, "8888/tcp")
 	pm := c.env["PORT_MAPPING"]
 	fd.mu.Unlock()
-	assert.True(t, strings.HasPrefix(pm, "8082:"), pm)
+	assert.True(t, strings.HasPrefix(pm, fmt.Sprint(fakeAPIPort)+":"), pm)
 	sum, err := client.InvokeAs[int](ctx, tp.c, "Add", "dockerAgent", map[string]int{"x": 2, "y": 5})
 	require.NoError(t, err)
 	assert.Equal(t, 7, sum)
