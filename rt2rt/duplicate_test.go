@@ -132,3 +132,46 @@ type replaceCounter struct {
 }
 
 func (r *replaceCounter) LinkReplaced(string) { r.n.Add(1) }
+
+// TestStaleLinkReplacedByFreshConnection: a lower-id peer reconnects while
+// the higher-id node still holds its old connection (a half-open case).
+// By the §2.8 rule the node closes the new connection right after
+// JOIN_REPLY; when the old link has been silent for longer than
+// WithStaleLinkAfter, it keeps the fresh one instead.
+func TestStaleLinkReplacedByFreshConnection(t *testing.T) {
+	noLeaks(t)
+	const lowID = "00000000-0000-4000-8000-000000000000"
+	for _, stale := range []bool{false, true} {
+		name := map[bool]string{false: "fresh old link kept", true: "stale old link replaced"}[stale]
+		t.Run(name, func(t *testing.T) {
+			staleAfter := time.Hour
+			if stale {
+				staleAfter = 20 * time.Millisecond
+			}
+			n := tcpNode(t, WithID("ffffffff-0000-4000-8000-000000000000"), WithStaleLinkAfter(staleAfter),
+				WithReplacedLinkGrace(10*time.Millisecond))
+			old := dialRaw(t, n.URIs()[0])
+			require.Equal(t, n.ID(), old.join(lowID, "json")["id"])
+			require.Eventually(t, func() bool { return hasPeer(n, lowID) }, 5*time.Second, time.Millisecond)
+			if stale {
+				// Let the old link go quiet for longer than staleAfter.
+				lastRecv := time.Now()
+				require.Eventually(t, func() bool { return time.Since(lastRecv) > 2*staleAfter }, 5*time.Second, time.Millisecond)
+			}
+			fresh := dialRaw(t, n.URIs()[0])
+			require.Equal(t, n.ID(), fresh.join(lowID, "json")["id"], "JOIN_REPLY is sent either way")
+
+			// Send something to the peer and see which socket carries it.
+			go func() { _ = n.Send(context.Background(), lowID, tunnelData("t", "hello")) }()
+			if stale {
+				m := fresh.readMsg(wire.JSON)
+				assert.Equal(t, "TUNNEL_DATA", m["cmd"])
+				assert.True(t, old.closedByNode(5*time.Second), "old connection closed after the grace")
+			} else {
+				assert.True(t, fresh.closedByNode(5*time.Second), "new connection closed (§2.8)")
+				m := old.readMsg(wire.JSON)
+				assert.Equal(t, "TUNNEL_DATA", m["cmd"])
+			}
+		})
+	}
+}
