@@ -629,8 +629,10 @@ func (m *Manager) onTunnelDestroy(in *incoming) {
 	}
 	m.terminateLocked(t, ErrDestroyed)
 	m.mu.Unlock()
-	m.reply(in, wire.StatusOK, nil)
+	// Down runs before the reply, as in Calvin, whose reply reports the
+	// down handler's result.
 	m.dispatch(t)
+	m.reply(in, wire.StatusOK, nil)
 }
 
 // onTunnelData hands the payload to the tunnel's handler (§4.3). It never

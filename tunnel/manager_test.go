@@ -224,9 +224,15 @@ func TestSimultaneousCreationRealNodes(t *testing.T) {
 			}
 			assert.Len(t, ma.Tunnels(), rounds)
 			assert.Len(t, mb.Tunnels(), rounds)
+			// Up is delivered right after the tunnel became WORKING, possibly
+			// just after Open returned.
+			require.Eventually(t, func() bool { ups, _ := oa.get(); return ups >= rounds }, 5*time.Second, time.Millisecond)
 			ups, downs := oa.get()
 			assert.Equal(t, rounds, ups, "Up once per tunnel even when both ends created it")
 			assert.Zero(t, downs)
+			require.Eventually(t, func() bool { ups, _ := ob.get(); return ups >= rounds }, 5*time.Second, time.Millisecond)
+			ups, _ = ob.get()
+			assert.Equal(t, rounds, ups)
 		})
 	}
 }
@@ -279,9 +285,6 @@ func TestSimultaneousCreationScripted(t *testing.T) {
 			require.NoError(t, got.err)
 			assert.Equal(t, winner, got.t.ID())
 			assert.Equal(t, StateWorking, got.t.State())
-			ups, _, _ := r.counts()
-			assert.Equal(t, 1, ups)
-
 			// Data flows under the winning id in both directions.
 			require.NoError(t, got.t.Send(ctx, "x"))
 			d := p.recv()
@@ -291,6 +294,8 @@ func TestSimultaneousCreationScripted(t *testing.T) {
 			assert.NotContains(t, d, "msg_uuid", "TUNNEL_DATA sent without msg_uuid (§4.3)")
 			p.send(map[string]any{"cmd": "TUNNEL_DATA", "tunnel_id": winner, "value": "y", "msg_uuid": uuid.NewString()})
 			require.Eventually(t, func() bool { _, _, n := r.counts(); return n == 1 }, 5*time.Second, time.Millisecond)
+			ups, _, _ := r.counts()
+			assert.Equal(t, 1, ups, "Up once, before the data")
 		})
 	}
 }
@@ -322,8 +327,6 @@ func TestTunnelNewAnswers(t *testing.T) {
 		assert.Equal(t, c.data, v["data"], c.name)
 	}
 	assert.Len(t, m.Tunnels(), 1, "only the accepted tunnel exists")
-	ups, _, _ := r.counts()
-	assert.Equal(t, 1, ups)
 
 	// TUNNEL_DATA for an unknown id is dropped without a reply; data for the
 	// known one is delivered.
@@ -331,6 +334,8 @@ func TestTunnelNewAnswers(t *testing.T) {
 	p.send(map[string]any{"cmd": "TUNNEL_DATA", "tunnel_id": "t-4", "value": 2})
 	require.Eventually(t, func() bool { _, _, n := r.counts(); return n == 1 }, 5*time.Second, time.Millisecond)
 	assert.Equal(t, []any{int64(2)}, r.values())
+	ups, _, _ := r.counts()
+	assert.Equal(t, 1, ups, "Up once, before the data")
 	_, err := p.tryRecv(100 * time.Millisecond)
 	assert.Error(t, err, "TUNNEL_DATA is never answered")
 }
@@ -478,8 +483,8 @@ func TestLinkLossAndRejoin(t *testing.T) {
 	assert.Equal(t, id, tb.ID())
 	require.Eventually(t, func() bool { _, _, n := p.rb.counts(); return n == 5 }, 5*time.Second, time.Millisecond)
 	assert.Equal(t, []any{int64(0), int64(1), int64(2), int64(3), int64(4)}, p.rb.values(), "queued values in order")
-	ups, downs, _ := p.ra.counts()
-	assert.Equal(t, 2, ups)
+	require.Eventually(t, func() bool { ups, _, _ := p.ra.counts(); return ups == 2 }, 5*time.Second, time.Millisecond)
+	_, downs, _ := p.ra.counts()
 	assert.Equal(t, 1, downs)
 }
 
