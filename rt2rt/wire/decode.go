@@ -14,12 +14,15 @@ import (
 // costs no maps and no boxing. In map mode (FromMap, and the fallback for
 // very wide maps) an entry holds an already decoded value.
 
-// pair is one entry of a map being decoded.
+// pair is one entry of a map being decoded. In span mode a plain key is
+// kept as offsets into the payload, so filling the pooled arena writes no
+// pointers (cheaper while the garbage collector runs).
 type pair struct {
-	key  string
-	v    any // map mode
-	pos  int // span mode: offset of the encoded value
-	used bool
+	key    string // map mode, or a span-mode key that had to be decoded
+	v      any    // map mode
+	pos    int32  // span mode: offset of the encoded value
+	ks, ke int32  // span mode: offsets of the plain key bytes
+	used   bool
 }
 
 type intKind uint8
@@ -33,6 +36,8 @@ const (
 
 // src reads encoded values at offsets of one payload.
 type src interface {
+	// payload returns the bytes being decoded and their string copy, if any.
+	payload() ([]byte, string)
 	strAt(pos int) (string, bool)
 	intAt(pos int) (int64, uint64, intKind)
 	boolAt(pos int) (bool, bool)
@@ -62,6 +67,7 @@ type decodeCtx struct {
 	mr    mpReader
 	arena [96]pair
 	used  int
+	dirty bool // arena entries hold pointers (map mode or decoded keys)
 	decs  [8]dec
 	ndecs int
 	err   error
@@ -72,7 +78,10 @@ var ctxPool = sync.Pool{New: func() any { return new(decodeCtx) }}
 func getCtx() *decodeCtx { return ctxPool.Get().(*decodeCtx) }
 
 func putCtx(c *decodeCtx) {
-	clear(c.arena[:c.used])
+	if c.dirty || c.jr.keyed {
+		clear(c.arena[:c.used])
+	}
+	c.dirty = false
 	for i := range c.decs[:c.ndecs] {
 		c.decs[i] = dec{}
 	}
@@ -121,6 +130,7 @@ func (c *decodeCtx) spanRoot(s src) (*dec, error) {
 	c.claim(sc, pairs)
 	d := c.newDec()
 	d.src, d.pairs, d.depth = s, pairs, 1
+	d.b, d.backing = s.payload()
 	return d, nil
 }
 
@@ -128,6 +138,7 @@ func (c *decodeCtx) spanRoot(s src) (*dec, error) {
 func (c *decodeCtx) mapRoot(m map[string]any, depth int) *dec {
 	d := c.newDec()
 	d.m, d.depth = m, depth
+	c.dirty = true
 	sc := c.scratch()
 	pairs := sc
 	for k, v := range m {
@@ -143,6 +154,8 @@ func (c *decodeCtx) mapRoot(m map[string]any, depth int) *dec {
 type dec struct {
 	ctx     *decodeCtx
 	src     src            // nil in map mode
+	b       []byte         // span mode: the payload
+	backing string         // span mode: its string copy, if any
 	m       map[string]any // map mode: reused as Extra
 	pairs   []pair
 	depth   int
@@ -153,11 +166,24 @@ type dec struct {
 // lookup returns the last entry called name (the one a generic decoder keeps).
 func (d *dec) lookup(name string) *pair {
 	for i := len(d.pairs) - 1; i >= 0; i-- {
-		if d.pairs[i].key == name {
-			return &d.pairs[i]
+		p := &d.pairs[i]
+		if p.ke != 0 {
+			if string(d.b[p.ks:p.ke]) == name {
+				return p
+			}
+		} else if p.key == name {
+			return p
 		}
 	}
 	return nil
+}
+
+// keyOf returns the key of an entry as a string.
+func (d *dec) keyOf(p *pair) string {
+	if p.ke != 0 {
+		return keyString(d.b, d.backing, int(p.ks), int(p.ke))
+	}
+	return p.key
 }
 
 // find returns the entry for k and records whether it was present.
@@ -176,14 +202,14 @@ func (d *dec) strOf(p *pair) (string, bool) {
 		s, ok := p.v.(string)
 		return s, ok
 	}
-	return d.src.strAt(p.pos)
+	return d.src.strAt(int(p.pos))
 }
 
 func (d *dec) isNull(p *pair) bool {
 	if d.src == nil {
 		return p.v == nil
 	}
-	return d.src.nullAt(p.pos)
+	return d.src.nullAt(int(p.pos))
 }
 
 func (d *dec) isMap(p *pair) bool {
@@ -191,12 +217,12 @@ func (d *dec) isMap(p *pair) bool {
 		_, ok := p.v.(map[string]any)
 		return ok
 	}
-	return d.src.mapAt(p.pos)
+	return d.src.mapAt(int(p.pos))
 }
 
 func (d *dec) intOf(p *pair) (int64, uint64, intKind) {
 	if d.src != nil {
-		return d.src.intAt(p.pos)
+		return d.src.intAt(int(p.pos))
 	}
 	switch x := p.v.(type) {
 	case int64:
@@ -217,12 +243,12 @@ func (d *dec) boolOf(p *pair) (bool, bool) {
 		b, ok := p.v.(bool)
 		return b, ok
 	}
-	return d.src.boolAt(p.pos)
+	return d.src.boolAt(int(p.pos))
 }
 
 func (d *dec) strsOf(p *pair) ([]string, bool) {
 	if d.src != nil {
-		return d.src.strsAt(p.pos)
+		return d.src.strsAt(int(p.pos))
 	}
 	l, ok := p.v.([]any)
 	if !ok {
@@ -244,7 +270,7 @@ func (d *dec) valueOf(p *pair) any {
 	if d.src == nil {
 		return p.v
 	}
-	v, err := d.src.valueAt(p.pos, d.depth)
+	v, err := d.src.valueAt(int(p.pos), d.depth)
 	if err != nil {
 		d.ctx.fail(err)
 	}
@@ -261,7 +287,7 @@ func (d *dec) child(p *pair) (*dec, bool) {
 		return d.ctx.mapRoot(m, d.depth+1), true
 	}
 	sc := d.ctx.scratch()
-	pairs, ok, err := d.src.objectAt(p.pos, d.depth+1, sc)
+	pairs, ok, err := d.src.objectAt(int(p.pos), d.depth+1, sc)
 	if errors.Is(err, errTooWide) {
 		m, ok := d.valueOf(p).(map[string]any)
 		if !ok {
@@ -279,6 +305,7 @@ func (d *dec) child(p *pair) (*dec, bool) {
 	d.ctx.claim(sc, pairs)
 	c := d.ctx.newDec()
 	c.src, c.pairs, c.depth = d.src, pairs, d.depth+1
+	c.b, c.backing = d.b, d.backing
 	return c, true
 }
 
@@ -435,13 +462,17 @@ func (d *dec) extra() map[string]any {
 	var m map[string]any
 	for i := range d.pairs {
 		p := &d.pairs[i]
-		if p.used || d.lookup(p.key) != p {
-			continue // used, or shadowed by a later repeat of its key
+		if p.used {
+			continue
+		}
+		k := d.keyOf(p)
+		if d.lookup(k) != p {
+			continue // shadowed by a later repeat of its key
 		}
 		if m == nil {
 			m = make(map[string]any, len(d.pairs))
 		}
-		m[p.key] = d.valueOf(p)
+		m[k] = d.valueOf(p)
 	}
 	return m
 }

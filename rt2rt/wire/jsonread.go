@@ -17,6 +17,7 @@ type jsonReader struct {
 	i       int
 	depth   int
 	backing string // string(b) when set: strings are cut from it without copying
+	keyed   bool   // span mode stored decoded key strings in the arena
 }
 
 func (r *jsonReader) errf(format string, args ...any) error {

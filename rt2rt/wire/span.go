@@ -45,12 +45,16 @@ func backingFor(payload []byte) string {
 
 // addPair appends an entry. Repeated keys are resolved on reading: the last
 // one wins, as in the generic decoders (see dec.lookup and dec.extra).
-func addPair(dst []pair, key string, pos int) ([]pair, error) {
+func addPair(dst []pair, ks, ke, pos int) ([]pair, error) {
 	if len(dst) >= maxSpanPairs {
 		return dst, errTooWide
 	}
-	return append(dst, pair{key: key, pos: pos}), nil
+	return append(dst, pair{ks: int32(ks), ke: int32(ke), pos: int32(pos)}), nil
 }
+
+// maxSpanPayload keeps offsets within int32; larger payloads (beyond the
+// 20 MiB frame limit anyway) take the generic path.
+const maxSpanPayload = 1<<31 - 1
 
 // ---- JSON ----
 
@@ -230,7 +234,20 @@ func (r *jsonReader) key() (string, error) {
 	return "", r.errf("unterminated string")
 }
 
+// plainEnd1 is plainEnd for the string whose opening quote is at r.i.
+func (r *jsonReader) plainEnd1() (int, bool) {
+	r.i++
+	j, ok := r.plainEnd()
+	r.i--
+	return j, ok
+}
+
+func (r *jsonReader) payload() ([]byte, string) { return r.b, r.backing }
+
 func (r *jsonReader) objectAt(pos, depth int, dst []pair) ([]pair, bool, error) {
+	if len(r.b) > maxSpanPayload {
+		return dst, false, errTooWide
+	}
 	r.i = pos
 	r.ws()
 	if r.i >= len(r.b) || r.b[r.i] != '{' {
@@ -250,9 +267,16 @@ func (r *jsonReader) objectAt(pos, depth int, dst []pair) ([]pair, bool, error) 
 		if r.i >= len(r.b) || r.b[r.i] != '"' {
 			return dst, false, r.errf("expected object key")
 		}
-		k, err := r.key()
-		if err != nil {
-			return dst, false, err
+		// A plain key is kept as offsets; one with escapes is decoded.
+		ks, ke := r.i+1, -1
+		var k string
+		if j, ok := r.plainEnd1(); ok {
+			ke, r.i = j, j+1
+		} else {
+			var err error
+			if k, err = r.str(); err != nil {
+				return dst, false, err
+			}
 		}
 		r.ws()
 		if r.i >= len(r.b) || r.b[r.i] != ':' {
@@ -265,7 +289,18 @@ func (r *jsonReader) objectAt(pos, depth int, dst []pair) ([]pair, bool, error) 
 		if err := r.skip(); err != nil {
 			return dst, false, err
 		}
-		if dst, err = addPair(dst, k, vpos); err != nil {
+		var err error
+		if ke >= 0 && ke > ks {
+			dst, err = addPair(dst, ks, ke, vpos)
+		} else {
+			// Empty or escaped key: keep the decoded string.
+			dst, err = addPair(dst, 0, 0, vpos)
+			if err == nil {
+				dst[len(dst)-1].key = k
+				r.keyed = true
+			}
+		}
+		if err != nil {
 			return dst, false, err
 		}
 		r.ws()
@@ -522,7 +557,12 @@ func (r *mpReader) mapHeader() (int, bool, error) {
 	return 0, false, nil
 }
 
+func (r *mpReader) payload() ([]byte, string) { return r.b, r.backing }
+
 func (r *mpReader) objectAt(pos, depth int, dst []pair) ([]pair, bool, error) {
+	if len(r.b) > maxSpanPayload {
+		return dst, false, errTooWide
+	}
 	r.i = pos
 	if err := r.need(1); err != nil {
 		return dst, false, err
@@ -549,13 +589,17 @@ func (r *mpReader) objectAt(pos, depth int, dst []pair) ([]pair, bool, error) {
 		if err != nil {
 			return dst, false, err
 		}
-		k := keyString(r.b, r.backing, a, b)
 		vpos := r.i
 		r.depth = depth
 		if err := r.skip(); err != nil {
 			return dst, false, err
 		}
-		if dst, err = addPair(dst, k, vpos); err != nil {
+		if b > a {
+			dst, err = addPair(dst, a, b, vpos)
+		} else {
+			dst, err = addPair(dst, 0, 0, vpos) // empty key: key ""
+		}
+		if err != nil {
 			return dst, false, err
 		}
 	}
