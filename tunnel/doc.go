@@ -28,5 +28,16 @@
 //     msg_uuid.
 //
 // Handlers run on the node's goroutines (the link reader for data) and must
-// not block. Events of one tunnel are delivered one at a time, in order.
+// not block. Events of one tunnel are delivered one at a time, in order:
+// Up before any data that follows it, Down only after an Up. An Observer
+// (WithObserver) sees the same up and down events.
+//
+// The port layer finds the tunnel a PORT_CONNECT names with LookupID; a
+// node shutting down calls Drain so that new tunnels are refused while the
+// existing ones carry the last tokens.
+//
+// One Calvin behaviour cannot be helped from this side: a Calvin node that
+// still has a WORKING tunnel of a type to this node (say, after this node
+// restarted with the same id) never answers a TUNNEL_NEW for it, so Open
+// fails with a timeout (a *SetupError wrapping rt2rt.ErrTimeout).
 package tunnel

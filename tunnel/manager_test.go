@@ -572,3 +572,40 @@ func TestStateString(t *testing.T) {
 	assert.Equal(t, "TERMINATED", StateTerminated.String())
 	assert.Equal(t, "State(9)", State(9).String())
 }
+
+func TestLookupAndWait(t *testing.T) {
+	noLeaks(t)
+	p := newPair(t)
+	ctx := ctx5s(t)
+	ups := make(chan string, 1)
+	require.NoError(t, p.ma.RegisterType("proxy", HandlerFuncs{UpFunc: func(t *Tunnel) { ups <- t.ID() }}))
+	require.NoError(t, p.mb.RegisterType("proxy", HandlerFuncs{}))
+	ta, err := p.ma.Open(ctx, p.nb.ID(), "proxy")
+	require.NoError(t, err)
+	require.NoError(t, ta.Wait(ctx))
+	assert.Equal(t, ta.ID(), <-ups)
+	assert.Same(t, p.ma, ta.Manager())
+	assert.Contains(t, ta.String(), "WORKING")
+
+	got, ok := p.ma.LookupID(p.nb.ID(), ta.ID())
+	require.True(t, ok)
+	assert.Same(t, ta, got)
+	_, ok = p.ma.LookupID(p.nb.ID(), "nope")
+	assert.False(t, ok)
+	h, ok := p.ma.Handler("proxy")
+	require.True(t, ok)
+	assert.IsType(t, HandlerFuncs{}, h)
+	assert.NotNil(t, p.mb.Node())
+	assert.Equal(t, p.na.ID(), p.ma.NodeID())
+
+	// Wait on a tunnel whose set-up fails returns the set-up error.
+	require.NoError(t, p.ma.RegisterType("control", HandlerFuncs{}))
+	_, err = p.ma.Open(ctx, p.nb.ID(), "control")
+	var se *SetupError
+	require.ErrorAs(t, err, &se)
+	assert.Contains(t, se.Error(), "500")
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = p.ma.Open(cancelled, p.nb.ID(), "control")
+	assert.ErrorIs(t, err, context.Canceled)
+}
