@@ -592,6 +592,9 @@ func (c *Container) Shutdown(ctx context.Context) error {
 		if c.ownClient != nil {
 			errs = append(errs, c.ownClient.Close())
 		}
+		for _, cl := range c.cfg.closers {
+			errs = append(errs, cl.Close())
+		}
 		err = errors.Join(errs...)
 	})
 	return err

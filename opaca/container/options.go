@@ -3,6 +3,7 @@ package container
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -34,6 +35,7 @@ type config struct {
 	validatorOpts  []opaca.ValidatorOption
 	observer       Observer
 	subscribeRetry time.Duration
+	closers        []io.Closer
 }
 
 // WithEnv takes the environment from vars instead of the process
@@ -171,6 +173,18 @@ func WithObserver(o Observer) Option {
 			return errors.New("container: nil observer")
 		}
 		c.observer = o
+		return nil
+	}
+}
+
+// WithCloser closes c when the container shuts down (after its servers
+// and loops), e.g. helper servers that live as long as the container.
+func WithCloser(cl io.Closer) Option {
+	return func(c *config) error {
+		if cl == nil {
+			return errors.New("container: nil closer")
+		}
+		c.closers = append(c.closers, cl)
 		return nil
 	}
 }
