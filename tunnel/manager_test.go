@@ -609,3 +609,21 @@ func TestLookupAndWait(t *testing.T) {
 	_, err = p.ma.Open(cancelled, p.nb.ID(), "control")
 	assert.ErrorIs(t, err, context.Canceled)
 }
+
+func TestUnencodableQueuedValueIsDropped(t *testing.T) {
+	noLeaks(t)
+	_, m, _, p := rawSetup(t)
+	ctx := ctx5s(t)
+	errc := make(chan error, 1)
+	go func() { _, err := m.Open(ctx, p.id, testType); errc <- err }()
+	req := p.recv()
+	tu, ok := m.Lookup(p.id, testType)
+	require.True(t, ok)
+	require.NoError(t, tu.Send(ctx, make(chan int)), "queued while PENDING")
+	require.NoError(t, tu.Send(ctx, "after"))
+	p.reply(req["msg_uuid"].(string), 200, map[string]any{"tunnel_id": req["tunnel_id"]})
+	require.NoError(t, <-errc)
+	d := p.recv()
+	assert.Equal(t, "after", d["value"], "the value that cannot be encoded does not block the queue")
+	assert.Error(t, tu.Send(ctx, make(chan int)), "sent directly, the error is returned")
+}
