@@ -721,3 +721,18 @@ func TestDecodeErrorDetails(t *testing.T) {
 	require.ErrorAs(t, err, &de)
 	assert.Contains(t, de.Reason, "not a map")
 }
+
+func TestEscapedAndEmptyKeys(t *testing.T) {
+	m, err := JSON.Decode([]byte(`{"c\u006dd":"TUNNEL_DESTROY","tunnel_\u0069d":"t","":1,"x\"y":2}`))
+	require.NoError(t, err)
+	td, ok := m.(*TunnelDestroy)
+	require.True(t, ok, "%T", m)
+	assert.Equal(t, "t", td.TunnelID)
+	assert.Equal(t, map[string]any{"": int64(1), "x\"y": int64(2)}, td.Extra)
+
+	b, err := Msgpack.EncodeValue(nil, map[string]any{"cmd": "TUNNEL_DESTROY", "": "empty", "tunnel_id": "t"})
+	require.NoError(t, err)
+	m, err = Msgpack.Decode(b)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{"": "empty"}, m.Header().Extra)
+}
