@@ -126,7 +126,7 @@ func (n *Node) respond(c transport.Conn) {
 				n.log.Info("giving up on connection", "remote", remote, "err", err)
 				n.obs.JoinFailed(remote, err)
 				// Let the last reject reach the peer before closing.
-				n.afterFunc(losingConnGrace, func() { n.dropConn(c) })
+				n.closeAfterFlush(c)
 				return
 			}
 			continue

@@ -139,7 +139,7 @@ func (n *Node) install(l *link) bool {
 		if l.initiator {
 			n.dropConn(l.conn)
 		} else {
-			n.afterFunc(losingConnGrace, func() { n.dropConn(l.conn) })
+			n.closeAfterFlush(l.conn) // the JOIN_REPLY goes out first
 		}
 		return false
 	}
@@ -158,10 +158,47 @@ func (n *Node) install(l *link) bool {
 		old.replaced.Store(true)
 		n.obs.LinkReplaced(l.peer)
 		n.log.Debug("link replaced by duplicate connection (§2.8)", "peer", l.peer, "initiator", l.initiator)
-		// Frames already queued on the old connection still go out.
-		n.afterFunc(n.cfg.replaceGrace, func() { n.dropConn(old.conn) })
+		n.retire(old)
 	}
 	return true
+}
+
+// retire closes a replaced link without losing what is in flight on it:
+// once the peer has stopped sending on it (nothing read for the grace
+// period; the peer switched to the new link too) and what this node had
+// queued on it is written. maxRetireGraces bounds a link that never
+// goes quiet.
+func (n *Node) retire(old *link) {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return
+	}
+	n.wg.Add(1)
+	n.mu.Unlock()
+	grace := n.cfg.replaceGrace
+	go func() {
+		defer n.wg.Done()
+		giveUp := time.Now().Add(maxRetireGraces * max(grace, time.Millisecond))
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		for {
+			quiet := time.Since(time.Unix(0, old.lastRecv.Load()))
+			if quiet >= grace || time.Now().After(giveUp) {
+				break
+			}
+			t.Reset(grace - quiet)
+			select {
+			case <-t.C:
+			case <-n.ctx.Done():
+				return // Close closes the connection
+			}
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, flushTimeout)
+		defer cancel()
+		_ = transport.Flush(ctx, old.conn)
+		n.dropConn(old.conn)
+	}()
 }
 
 // looksDead: a write failed, or nothing arrived for a long time.
@@ -170,6 +207,25 @@ func (n *Node) looksDead(l *link) bool {
 		return true
 	}
 	return time.Since(time.Unix(0, l.lastRecv.Load())) > n.cfg.staleAfter
+}
+
+// closeAfterFlush closes c once what is queued on it has been written
+// (bounded by flushTimeout); Close interrupts it.
+func (n *Node) closeAfterFlush(c transport.Conn) {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return // Close closes every tracked connection
+	}
+	n.wg.Add(1)
+	n.mu.Unlock()
+	go func() {
+		defer n.wg.Done()
+		ctx, cancel := context.WithTimeout(n.ctx, flushTimeout)
+		defer cancel()
+		_ = transport.Flush(ctx, c)
+		n.dropConn(c)
+	}()
 }
 
 func (n *Node) dropConn(c transport.Conn) {

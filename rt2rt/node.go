@@ -19,7 +19,7 @@ import (
 // and carries requests, replies and fire-and-forget messages over them.
 //
 // Ownership: mu guards links, routes, known, dialing, pending, conns,
-// forwarders and timers; the handler table is copy-on-write; subscribers
+// and forwarders; the handler table is copy-on-write; subscribers
 // belong to the event dispatcher (see events.go).
 type Node struct {
 	id     string
@@ -58,7 +58,6 @@ type Node struct {
 	drained    chan struct{}       // closed when pending becomes empty (Shutdown)
 	conns      map[transport.Conn]struct{}
 	forwarders map[string]*forwarder // target id -> queue waiting for a link
-	timers     map[*time.Timer]struct{}
 
 	events *eventQueue
 	wg     sync.WaitGroup // every goroutine but the event dispatcher
@@ -122,7 +121,6 @@ func NewNode(opts ...Option) (*Node, error) {
 		pending:    map[string]*pending{},
 		conns:      map[transport.Conn]struct{}{},
 		forwarders: map[string]*forwarder{},
-		timers:     map[*time.Timer]struct{}{},
 	}
 	empty := map[string]Handler{}
 	n.handlers.Store(&empty)
@@ -323,12 +321,6 @@ func (n *Node) Close() error {
 		for c := range n.conns {
 			conns = append(conns, c)
 		}
-		for t := range n.timers {
-			if t.Stop() {
-				n.wg.Done() // the callback will not run
-			}
-			delete(n.timers, t)
-		}
 		for id, p := range n.pending {
 			p.finish(result{err: ErrClosed})
 			delete(n.pending, id)
@@ -360,28 +352,6 @@ func (n *Node) closeListeners() error {
 		n.lnErr = errors.Join(errs...)
 	})
 	return n.lnErr
-}
-
-// afterFunc runs f after d unless the node closes first; Close waits for it.
-func (n *Node) afterFunc(d time.Duration, f func()) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.closed {
-		return
-	}
-	n.wg.Add(1)
-	var t *time.Timer
-	t = time.AfterFunc(d, func() {
-		defer n.wg.Done()
-		n.mu.Lock()
-		_, live := n.timers[t]
-		delete(n.timers, t)
-		n.mu.Unlock()
-		if live {
-			f()
-		}
-	})
-	n.timers[t] = struct{}{}
 }
 
 // trackConn registers c so Close can close it; false if the node is closed.

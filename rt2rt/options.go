@@ -19,12 +19,15 @@ const (
 	// DefaultJoinTimeout bounds a handshake: a silent peer is dropped after it.
 	DefaultJoinTimeout = 5 * time.Second
 	// DefaultReplacedLinkGrace is how long a link that lost the duplicate
-	// rule (§2.8) stays open so frames already queued on it still arrive
-	// (Calvin's 3 s).
+	// rule (§2.8) must have been quiet before it is closed, so frames
+	// already in flight on it still arrive (Calvin closes after 3 s).
 	DefaultReplacedLinkGrace = 3 * time.Second
-	// losingConnGrace lets a JOIN_REPLY reach the peer before a connection
-	// that lost the duplicate rule is closed.
-	losingConnGrace = 200 * time.Millisecond
+	// maxRetireGraces bounds how many grace periods a replaced link that
+	// keeps receiving may stay open.
+	maxRetireGraces = 20
+	// flushTimeout bounds the wait for a last JOIN_REPLY to be written
+	// before its connection is closed.
+	flushTimeout = time.Second
 	// maxJoinAttempts is how many invalid first frames a responder answers
 	// before it gives up on the connection (§2.3 allows closing).
 	maxJoinAttempts = 8
@@ -235,8 +238,9 @@ func WithStaleLinkAfter(d time.Duration) Option {
 }
 
 // WithReplacedLinkGrace sets how long the losing connection of a duplicate
-// pair (§2.8) stays open after the new link took over, so that frames
-// already queued on it are delivered (default 3 s, Calvin's).
+// pair (§2.8) must have been quiet after the new link took over before it is
+// closed, so that frames already in flight on it are delivered (default
+// 3 s, Calvin's delay).
 func WithReplacedLinkGrace(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 0 {

@@ -236,7 +236,8 @@ func TestForwardingViaMiddleNode(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, map[string]any{"port_id": "pc"}, resp.Data)
 	assert.Equal(t, b.ID(), via)
-	assert.Equal(t, 2, rec.count(func(r *recorder) int { return len(r.fwd) }), "request and reply relayed")
+	// The observer is told after the relay, so the reply may overtake it.
+	require.Eventually(t, func() bool { return rec.count(func(r *recorder) int { return len(r.fwd) }) == 2 }, 5*time.Second, time.Millisecond, "request and reply relayed")
 
 	got := make(chan *Incoming, 1)
 	c.Handle(wire.CmdTunnelData, func(ctx context.Context, in *Incoming) { got <- in })
