@@ -3,11 +3,13 @@ package transport
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -276,6 +278,45 @@ func FuzzReadFrame(f *testing.F) {
 			require.LessOrEqual(t, n, limit)
 			require.Equal(t, rest[4:4+n], got)
 			rest = rest[4+n:]
+		}
+	})
+}
+
+// FuzzStreamConnRecv feeds arbitrary bytes to a calvinip connection: it must
+// return exactly the frames ReadFrame finds, then a documented error, and
+// never hang or panic.
+func FuzzStreamConnRecv(f *testing.F) {
+	f.Add(AppendFrame(AppendFrame(nil, []byte(`{"cmd":"JOIN_REQUEST"}`)), nil))
+	f.Add([]byte{0, 0, 0x04, 0x01, 1, 2, 3})
+	f.Add([]byte{0, 0, 0, 9, 'a'})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const limit = 1024
+		cfg, err := newConfig([]Option{WithMaxFrameSize(limit)})
+		require.NoError(t, err)
+		local, remote := net.Pipe()
+		c := newStreamConn(local, "calvinip://local", "calvinip://remote", &cfg)
+		go func() {
+			_, _ = remote.Write(data)
+			_ = remote.Close()
+		}()
+		defer c.Close()
+
+		ref := bufio.NewReader(bytes.NewReader(data))
+		for {
+			want, wantErr := ReadFrame(ref, limit, nil)
+			got, err := c.Recv(context.Background())
+			if wantErr != nil {
+				require.Error(t, err)
+				switch {
+				case errors.Is(wantErr, io.EOF):
+					require.ErrorIs(t, err, ErrClosed)
+				default:
+					require.ErrorIs(t, err, errors.Unwrap(wantErr))
+				}
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, want, got)
 		}
 	})
 }

@@ -148,6 +148,9 @@ func (c *streamConn) writeFailed(err error) {
 }
 
 func (c *streamConn) alloc(n int) []byte {
+	if n == 0 {
+		return []byte{} // empty, but not nil: a frame was received
+	}
 	if n > slabMaxFrame {
 		return make([]byte, n)
 	}
