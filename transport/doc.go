@@ -26,6 +26,26 @@
 // of a frame over the limit fails locally with ErrFrameTooLarge and leaves
 // the connection up.
 //
+// Close discards frames still queued; call Flush first when the last frames
+// matter. Recv is cheapest with a context that has no Done channel (stop the
+// read loop with Close); with a cancellable context the cancellation is
+// armed once and kept across calls with the same context.
+//
+// # Testing upper layers with MemNetwork
+//
+// Give each simulated node its own Registry on a shared network:
+//
+//	network := transport.NewMemNetwork()
+//	regA, _ := transport.NewRegistry(transport.WithMemNetwork(network))
+//	lnA, _ := regA.Listen(ctx, "mem://a")
+//
+// A mem transport names its end of a dialled link after its first listener,
+// so links are addressed by node names: network.CutLink("a", "b") drops the
+// link now (both ends see ErrClosed with cause ErrLinkCut, re-dialling works
+// at once), network.Partition("a", "b") also refuses dials until Heal, and
+// SetFaults, SetLinkFaults and SetDirectedFaults drop frames (seeded,
+// reproducible) or delay them (order kept).
+//
 // ReadFrame and AppendFrame expose the calvinip frame codec for tools and
 // tests that work on raw streams.
 package transport

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -133,7 +134,7 @@ func TestReadFrameGoldenVectors(t *testing.T) {
 		}
 		for _, ch := range chunkings {
 			for _, bufSize := range []int{16, 4096, 64 << 10} {
-				t.Run(s.name+"/"+ch.name, func(t *testing.T) {
+				t.Run(fmt.Sprintf("%s/%s/bufio %d", s.name, ch.name, bufSize), func(t *testing.T) {
 					br := bufio.NewReaderSize(&chunkReader{data: wire, next: ch.next(len(wire))}, bufSize)
 					for i, want := range s.payloads {
 						got, err := ReadFrame(br, DefaultMaxFrameSize, nil)

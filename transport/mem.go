@@ -63,14 +63,23 @@ func makeLinkKey(a, b string) linkKey {
 	return linkKey{a, b}
 }
 
+// dirKey names one direction, from → to.
+type dirKey struct{ from, to string }
+
 // faultTable is an immutable snapshot; senders load it with one atomic read.
 type faultTable struct {
-	global Faults
-	links  map[linkKey]Faults
+	global   Faults
+	links    map[linkKey]Faults
+	directed map[dirKey]Faults
 }
 
-func (t *faultTable) lookup(k linkKey) Faults {
-	if f, ok := t.links[k]; ok {
+// lookup resolves the faults of frames sent from → to: the most specific
+// setting wins.
+func (t *faultTable) lookup(from, to string) Faults {
+	if f, ok := t.directed[dirKey{from, to}]; ok {
+		return f
+	}
+	if f, ok := t.links[makeLinkKey(from, to)]; ok {
 		return f
 	}
 	return t.global
@@ -115,15 +124,18 @@ func memName(s string) string {
 func (n *MemNetwork) updateFaults(edit func(t *faultTable)) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	t := &faultTable{links: make(map[linkKey]Faults)}
+	t := &faultTable{links: make(map[linkKey]Faults), directed: make(map[dirKey]Faults)}
 	if old := n.faults.Load(); old != nil {
 		t.global = old.global
 		for k, v := range old.links {
 			t.links[k] = v
 		}
+		for k, v := range old.directed {
+			t.directed[k] = v
+		}
 	}
 	edit(t)
-	if t.global == (Faults{}) && len(t.links) == 0 {
+	if t.global == (Faults{}) && len(t.links) == 0 && len(t.directed) == 0 {
 		n.faults.Store(nil)
 		return
 	}
@@ -149,11 +161,22 @@ func (n *MemNetwork) SetLinkFaults(a, b string, f Faults) error {
 	return nil
 }
 
+// SetDirectedFaults sets the faults of frames sent from one name to another
+// only (an asymmetric link), overriding SetLinkFaults and SetFaults.
+func (n *MemNetwork) SetDirectedFaults(from, to string, f Faults) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	n.updateFaults(func(t *faultTable) { t.directed[dirKey{memName(from), memName(to)}] = f })
+	return nil
+}
+
 // ClearFaults removes all drop and delay faults (not partitions).
 func (n *MemNetwork) ClearFaults() {
 	n.updateFaults(func(t *faultTable) {
 		t.global = Faults{}
 		clear(t.links)
+		clear(t.directed)
 	})
 }
 
@@ -233,7 +256,9 @@ func (n *MemNetwork) uniqueName(prefix string) string {
 // When it dials, it names its own end after its first open listener, so a
 // node listening on mem://a that dials mem://b makes a link "a"–"b" that
 // Cut, CutLink, Partition and SetLinkFaults can address. A dial URI may
-// name the local end explicitly as mem://b?from=a.
+// name the local end explicitly as mem://b?from=a. Simulated nodes should
+// therefore each have their own Registry (or MemTransport) on the shared
+// network.
 type MemTransport struct {
 	cfg config
 	net *MemNetwork
@@ -592,7 +617,7 @@ func (c *memConn) currentFaults(tab *faultTable) Faults {
 	c.ftab = tab
 	c.faults = Faults{}
 	if tab != nil {
-		c.faults = tab.lookup(makeLinkKey(c.localName, c.remoteName))
+		c.faults = tab.lookup(c.localName, c.remoteName)
 	}
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(c.localName + "\x00" + c.remoteName))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -226,7 +227,20 @@ func TestMemLinkFaultsOverrideGlobal(t *testing.T) {
 	_, err = ba.Recv(tctx)
 	require.ErrorIs(t, err, context.DeadlineExceeded, "a→b drops everything")
 
+	// One direction only.
+	require.NoError(t, n.SetDirectedFaults("mem://c", "a", Faults{DropRate: 1}))
+	require.NoError(t, ac.Send(ctx, []byte("a to c")))
+	require.NoError(t, ca.Send(ctx, []byte("c to a, lost")))
+	got, err = ca.Recv(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []byte("a to c"), got)
+	tctx2, cancel2 := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel2()
+	_, err = ac.Recv(tctx2)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "c→a drops everything")
+
 	require.Error(t, n.SetFaults(Faults{DropRate: 1.5}))
+	require.Error(t, n.SetDirectedFaults("a", "b", Faults{DropRate: math.NaN()}))
 	require.Error(t, n.SetLinkFaults("a", "b", Faults{Delay: -time.Second}))
 }
 

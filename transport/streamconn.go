@@ -216,6 +216,9 @@ func (c *streamConn) armCancel(ctx context.Context) {
 		return
 	}
 	c.disarmLocked()
+	if c.out.isClosed() {
+		return // Close has disarmed for good; the read fails anyway
+	}
 	fired := make(chan struct{})
 	c.rcStop = context.AfterFunc(ctx, func() {
 		_ = c.nc.SetReadDeadline(aLongTimeAgo)
