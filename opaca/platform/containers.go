@@ -327,11 +327,11 @@ func (p *Platform) waitForInfo(ctx context.Context, e *containerEntry, deadline 
 		body, err := e.cc.InfoRaw(actx)
 		cancel()
 		if err == nil {
-			var info opaca.AgentContainer
-			if derr := opaca.DecodeLenient(body, &info); derr != nil {
+			info, derr := decodeInfo(body, e.id)
+			if derr != nil {
 				return nil, &APIError{Status: http.StatusBadGateway, Message: "Container returned malformed /info: " + derr.Error(), Err: derr}
 			}
-			return &info, nil
+			return info, nil
 		}
 		lastErr = err
 		if ctx.Err() != nil {
@@ -347,6 +347,27 @@ func (p *Platform) waitForInfo(ctx context.Context, e *containerEntry, deadline 
 			}
 		}
 	}
+}
+
+// acDoc decodes an AgentContainer without its required-field check, which
+// decodeInfo runs after putting in the assigned id.
+type acDoc opaca.AgentContainer
+
+// decodeInfo reads a container's /info leniently. The reported
+// containerId does not matter (the platform overwrites it with the
+// assigned one, spec §8.2), so an adopted container that reports none is
+// fine; other missing required fields are errors.
+func decodeInfo(body []byte, id string) (*opaca.AgentContainer, error) {
+	var doc acDoc
+	if err := opaca.DecodeLenient(body, &doc); err != nil {
+		return nil, err
+	}
+	ac := (*opaca.AgentContainer)(&doc)
+	ac.ContainerID = id
+	if err := ac.Check(); err != nil {
+		return nil, err
+	}
+	return ac, nil
 }
 
 // removeContainer forgets a container and stops it (spec §8.2).
@@ -579,9 +600,9 @@ func (p *Platform) refreshContainer(ctx context.Context, id string) (bool, error
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	body, err := e.cc.InfoRaw(cctx)
 	cancel()
-	var info opaca.AgentContainer
+	var info *opaca.AgentContainer
 	if err == nil {
-		err = opaca.DecodeLenient(body, &info)
+		info, err = decodeInfo(body, id)
 	}
 	if err != nil {
 		p.log.Warn("container unreachable on notify; removing it", "id", id, "err", err)
@@ -594,7 +615,7 @@ func (p *Platform) refreshContainer(ctx context.Context, id string) (bool, error
 		cur := p.containers[idx]
 		ne := *cur
 		info.ContainerID, info.Owner, info.Connectivity = cur.id, cur.info.Owner, cur.info.Connectivity
-		ne.info = info
+		ne.info = *info
 		ne.val = newArgValidator(info.Image, p.log)
 		list := slices.Clone(p.containers)
 		list[idx] = &ne

@@ -100,8 +100,14 @@ func (r *inProcessRunner) handler(h string) http.Handler {
 	if !ok {
 		return nil
 	}
-	if hp, ok := inst.c.(handlerProvider); ok {
-		h := hp.Handler()
+	var api http.Handler
+	switch c := inst.c.(type) {
+	case handlerProvider:
+		api = c.Handler()
+	case http.Handler: // an SDK container is its own handler
+		api = c
+	}
+	if api != nil {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			select {
 			case <-inst.done:
@@ -109,7 +115,7 @@ func (r *inProcessRunner) handler(h string) http.Handler {
 				panic(errContainerStopped)
 			default:
 			}
-			h.ServeHTTP(w, req)
+			api.ServeHTTP(w, req)
 		})
 	}
 	return nil

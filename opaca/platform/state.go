@@ -164,12 +164,12 @@ func (p *Platform) reattach(ctx context.Context, sc savedContainer) error {
 	if err != nil {
 		return err
 	}
-	var info opaca.AgentContainer
-	if err := opaca.DecodeLenient(body, &info); err != nil {
+	info, err := decodeInfo(body, sc.ID)
+	if err != nil {
 		return err
 	}
 	info.ContainerID, info.Owner, info.Connectivity = sc.ID, sc.Info.Owner, sc.Info.Connectivity
-	e := &containerEntry{id: sc.ID, owner: sc.Owner, token: sc.Token, info: info, req: sc.Request, runner: runner,
+	e := &containerEntry{id: sc.ID, owner: sc.Owner, token: sc.Token, info: *info, req: sc.Request, runner: runner,
 		handle: sc.Handle, url: sc.URL, api: sc.API, extra: sc.Extra, cc: cc, val: newArgValidator(info.Image, p.log)}
 	for _, port := range e.hostPorts() {
 		p.ports.claim(sc.ID, port)
