@@ -204,6 +204,15 @@ func (r *jsonReader) skipStr() error {
 // vectorised bytes.IndexByte.
 func (r *jsonReader) plainEnd() (int, bool) {
 	rest := r.b[r.i:]
+	// Keys are short: a plain loop beats the call overhead there.
+	for j := 0; j < len(rest) && j < 16; j++ {
+		switch rest[j] {
+		case '"':
+			return r.i + j, true
+		case '\\':
+			return 0, false
+		}
+	}
 	q := bytes.IndexByte(rest, '"')
 	if q < 0 || bytes.IndexByte(rest[:q], '\\') >= 0 {
 		return 0, false
