@@ -12,17 +12,18 @@ import (
 )
 
 type typedArgs struct {
-	Name     string          `json:"name"`
-	Count    int64           `json:"count"`
-	Ratio    float64         `json:"ratio" default:"3.14"`
-	Flag     *bool           `json:"flag"`
-	Tags     []string        `json:"tags" opaca:",optional"`
-	Grid     [][]int         `json:"grid"`
-	Point    map[string]any  `json:"point" opaca:"Point"`
-	Raw      json.RawMessage `json:"raw"`
-	Meta     struct{ A int } `json:"meta"`
-	Renamed  uint8
-	Skipped  string `json:"-"`
+	Name    string          `json:"name"`
+	Count   int64           `json:"count"`
+	Ratio   float64         `json:"ratio" default:"3.14"`
+	Flag    *bool           `json:"flag"`
+	Tags    []string        `json:"tags" opaca:",optional"`
+	Grid    [][]int         `json:"grid"`
+	Point   map[string]any  `json:"point" opaca:"Point"`
+	Raw     json.RawMessage `json:"raw"`
+	Meta    struct{ A int } `json:"meta"`
+	Renamed uint8
+	Skipped string `json:"-"`
+	//lint:ignore U1000 present to check that unexported fields are skipped
 	internal int
 }
 

@@ -21,7 +21,6 @@ type helpers struct {
 
 	mu     sync.Mutex
 	srv    *http.Server
-	tcp    net.Addr
 	udp    net.PacketConn
 	closed bool
 	wg     sync.WaitGroup
@@ -36,8 +35,7 @@ func (h *helpers) start(host string, tcpPort, udpPort int) {
 	if l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(tcpPort))); err != nil {
 		h.log.Warn("sample: TCP helper port unavailable", "port", tcpPort, "err", err)
 	} else {
-		h.tcp = l.Addr()
-		h.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {
 				http.Error(w, "GET only", http.StatusMethodNotAllowed)
 				return
@@ -45,10 +43,11 @@ func (h *helpers) start(host string, tcpPort, udpPort int) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			_, _ = w.Write([]byte(ItWorks))
 		})}
+		h.srv = srv
 		h.wg.Add(1)
 		go func() {
 			defer h.wg.Done()
-			if err := h.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				h.log.Warn("sample: TCP helper stopped", "err", err)
 			}
 		}()
