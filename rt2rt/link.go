@@ -114,8 +114,8 @@ func (l *link) readLoop() {
 
 // install adds a freshly joined link to the table, applying the §2.8
 // duplicate rule. It reports whether the new link was kept; a losing
-// connection is closed (after a grace period when this node is responder,
-// so the JOIN_REPLY still reaches the peer).
+// connection is closed (once its JOIN_REPLY is written when this node is
+// responder), a replaced link is retired without losing frames.
 func (n *Node) install(l *link) bool {
 	n.mu.Lock()
 	if n.closed {

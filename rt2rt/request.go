@@ -29,7 +29,8 @@ type pending struct {
 func (p *pending) finish(r result) { p.ch <- r }
 
 // Request sends m to the node peerID and waits for the REPLY correlated by
-// msg_uuid. It fills from_rt_uuid, to_rt_uuid and a fresh msg_uuid. A
+// msg_uuid. It fills from_rt_uuid, to_rt_uuid and a fresh msg_uuid in m's
+// envelope (so m must not be shared by concurrent calls). A
 // non-success status is a normal return; the error is for no answer at all:
 // ErrTimeout (with a 504 response, Calvin's local status), ErrLinkDown when
 // the link went down first, ctx's error, or the link/join failure.
@@ -53,19 +54,22 @@ func (n *Node) Request(ctx context.Context, peerID string, m wire.Message) (wire
 		}
 		p = &pending{target: peerID, via: l.peer, start: time.Now(), ch: make(chan result, 1)}
 		if n.addPending(h.MsgUUID, p, l) {
-			break
-		}
-		// The link went down between lookup and registration: look again.
-		if attempt > 2 {
-			return wire.Response{}, n.requestErr(peerID, h, ErrLinkDown)
-		}
-	}
-	if err := l.send(ctx, m); err != nil {
-		n.removePending(h.MsgUUID)
-		if errors.Is(err, transport.ErrClosed) {
+			if err = l.send(ctx, m); err == nil {
+				break
+			}
+			n.removePending(h.MsgUUID)
+			if !errors.Is(err, transport.ErrClosed) {
+				return wire.Response{}, n.requestErr(peerID, h, err)
+			}
 			err = fmt.Errorf("%w: %w", ErrLinkDown, err)
+		} else {
+			err = ErrLinkDown
 		}
-		return wire.Response{}, n.requestErr(peerID, h, err)
+		// The link went down between lookup and sending: nothing was
+		// sent, so look again (re-joining if need be).
+		if attempt >= 2 || ctx.Err() != nil {
+			return wire.Response{}, n.requestErr(peerID, h, err)
+		}
 	}
 	select {
 	case r := <-p.ch:
@@ -156,8 +160,9 @@ func (n *Node) deliverReply(l *link, m wire.Message) {
 }
 
 // Send sends m to peerID without waiting for an answer (TUNNEL_DATA). It
-// fills from_rt_uuid and to_rt_uuid and leaves msg_uuid as given (normally
-// empty, §4.3). It re-joins a peer it has no link to.
+// fills from_rt_uuid and to_rt_uuid in m's envelope and leaves msg_uuid as
+// given (normally empty, §4.3). It re-joins a peer it has no link to. m is
+// encoded before Send returns and may be reused afterwards.
 func (n *Node) Send(ctx context.Context, peerID string, m wire.Message) error {
 	h := m.Header()
 	if !fillCmd(m) {
