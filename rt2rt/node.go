@@ -239,7 +239,9 @@ func (n *Node) Handle(cmd string, h Handler) {
 }
 
 // Subscribe calls f for every link up and link down, in order, from one
-// goroutine. The returned function cancels the subscription.
+// goroutine (f must not block for long, and must not call Close or
+// Shutdown, which wait for that goroutine). The returned function cancels
+// the subscription.
 func (n *Node) Subscribe(f func(PeerEvent)) (cancel func()) {
 	return n.events.subscribe(f)
 }
