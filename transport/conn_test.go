@@ -2,10 +2,12 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
 )
 
 // transportCases are the transports every Conn test runs on.
@@ -105,6 +107,50 @@ func TestConnFramesOwnedByCaller(t *testing.T) {
 				require.Equal(t, testFrame(i%50), f, "frame %d after appends", i)
 			}
 			assert.Equal(t, tc.uri[:3], a.LocalURI()[:3])
+		})
+	}
+}
+
+// Closing while senders and a receiver are busy ends them all with
+// ErrClosed, without races or leaks.
+func TestConnCloseWhileBusy(t *testing.T) {
+	for _, tc := range transportCases(t, WithSendQueue(16)) {
+		t.Run(tc.name, func(t *testing.T) {
+			checkNoLeaks(t)
+			a, b, _ := pair(t, tc.tr, tc.uri)
+			ctx := context.Background()
+			var g errgroup.Group
+			received := make(chan struct{}, 1)
+			for range 4 {
+				g.Go(func() error {
+					for {
+						if err := a.Send(ctx, testFrame(3)); err != nil {
+							if errors.Is(err, ErrClosed) {
+								return nil
+							}
+							return err
+						}
+					}
+				})
+			}
+			g.Go(func() error {
+				for {
+					if _, err := b.Recv(ctx); err != nil {
+						if errors.Is(err, ErrClosed) {
+							return nil
+						}
+						return err
+					}
+					select {
+					case received <- struct{}{}:
+					default:
+					}
+				}
+			})
+			<-received
+			require.NoError(t, a.Close())
+			require.NoError(t, b.Close())
+			require.NoError(t, g.Wait())
 		})
 	}
 }
