@@ -25,7 +25,7 @@ func TestJoinAndRequest(t *testing.T) {
 		{"initiator offers msgpack only", nil, []string{"msgpack"}, "msgpack"},
 		{"initiator offers json only", []string{"msgpack", "json"}, []string{"json"}, "json"},
 	} {
-		for _, network := range []string{"mem", "calvinip"} {
+		for _, network := range []string{"mem", "calvinip", "ws"} {
 			t.Run(tc.name+"/"+network, func(t *testing.T) {
 				var ropts, iopts []Option
 				if tc.responder != nil {
@@ -39,6 +39,10 @@ func TestJoinAndRequest(t *testing.T) {
 					net := transport.NewMemNetwork()
 					a = memNode(t, net, "a", iopts...)
 					b = memNode(t, net, "b", ropts...)
+				} else if network == "ws" {
+					a = tcpNode(t, append(iopts, WithListen("ws://127.0.0.1:0/rt2rt"))...)
+					b = tcpNode(t, append(ropts, WithListen("ws://127.0.0.1:0/rt2rt"))...)
+					require.Regexp(t, `^ws://127\.0\.0\.1:\d+/rt2rt$`, b.URIs()[0])
 				} else {
 					a = tcpNode(t, iopts...)
 					b = tcpNode(t, ropts...)
