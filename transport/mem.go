@@ -391,6 +391,15 @@ func (t *MemTransport) Dial(ctx context.Context, uri string) (Conn, error) {
 
 	select {
 	case l.backlog <- link.listenerEnd:
+		select {
+		case <-l.done:
+			// Close may have drained the backlog before we got in.
+			l.drain()
+			if link.dialerEnd.inbox.isClosed() {
+				return nil, fmt.Errorf("transport: dial %s: %w: listener closed", uri, ErrUnreachable)
+			}
+		default:
+		}
 		return link.dialerEnd, nil
 	case <-l.done:
 		link.close(nil, ErrUnreachable)
@@ -443,17 +452,21 @@ func (l *memListener) Close() error {
 			}
 		}
 		l.t.mu.Unlock()
-
-		for {
-			select {
-			case c := <-l.backlog:
-				c.link.close(nil, ErrUnreachable)
-			default:
-				return
-			}
-		}
+		l.drain()
 	})
 	return nil
+}
+
+// drain refuses the connections waiting in the backlog.
+func (l *memListener) drain() {
+	for {
+		select {
+		case c := <-l.backlog:
+			c.link.close(nil, ErrUnreachable)
+		default:
+			return
+		}
+	}
 }
 
 // memLink is one connection: two ends, each writing into the other's inbox.

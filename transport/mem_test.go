@@ -354,3 +354,40 @@ func TestMemDefaultNetwork(t *testing.T) {
 	exchange(t, c, s, 10)
 	assert.Same(t, DefaultMemNetwork(), DefaultMemNetwork())
 }
+
+// Dials racing with the listener's Close either fail or get a connection
+// that is closed: none is left dangling in a dead backlog.
+func TestMemDialRacingListenerClose(t *testing.T) {
+	checkNoLeaks(t)
+	for round := range 20 {
+		n := NewMemNetwork()
+		tr, err := NewMemTransport(WithMemNetwork(n))
+		require.NoError(t, err)
+		ctx := context.Background()
+		l, err := tr.Listen(ctx, "mem://racy")
+		require.NoError(t, err)
+		results := make(chan Conn, 100)
+		for range 100 {
+			go func() {
+				c, err := tr.Dial(ctx, "mem://racy?from=d")
+				if err != nil {
+					assert.ErrorIs(t, err, ErrUnreachable)
+				}
+				results <- c
+			}()
+		}
+		require.NoError(t, l.Close())
+		for range 100 {
+			c := <-results
+			if c == nil {
+				continue
+			}
+			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err := c.Recv(rctx)
+			cancel()
+			require.ErrorIs(t, err, ErrClosed, "round %d: nobody accepted, so the link must be closed", round)
+			require.NoError(t, c.Close())
+		}
+		assert.Zero(t, n.Conns())
+	}
+}
