@@ -736,3 +736,23 @@ func TestEscapedAndEmptyKeys(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, map[string]any{"": "empty"}, m.Header().Extra)
 }
+
+func TestSequenceNumberFamilies(t *testing.T) {
+	for _, seq := range []uint64{0, 127, 128, 255, 256, 65535, 65536, 1<<32 - 1, 1 << 32, 1<<63 - 1, 1 << 63, math.MaxUint64} {
+		for _, s := range []Serializer{JSON, Msgpack} {
+			in := &TunnelData{TunnelID: "t", Value: &TokenReply{PortID: "p", PeerPortID: "q", SequenceNbr: seq, Value: TokenACK}}
+			m, err := s.Decode(mustEncode(t, s, in))
+			require.NoError(t, err)
+			r := m.(*TunnelData).Value.(*TokenReply)
+			assert.Equal(t, seq, r.SequenceNbr, "%s %d", s.Name(), seq)
+			assert.Nil(t, r.Extra)
+		}
+	}
+	// Signed msgpack families are accepted for non-negative numbers too.
+	for _, h := range []string{"d005", "d10005", "d200000005", "d30000000000000005"} {
+		raw := append(mustHex(t, "83a3636d64ab54554e4e454c5f44415441a974756e6e656c5f6964a174a576616c756582a3636d64ab544f4b454e5f5245504c59ab73657175656e63656e6272"), mustHex(t, h)...)
+		m, err := Msgpack.Decode(raw)
+		require.NoError(t, err)
+		assert.Equal(t, uint64(5), m.(*TunnelData).Value.(*TokenReply).SequenceNbr, h)
+	}
+}

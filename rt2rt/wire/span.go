@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
 )
 
@@ -638,24 +639,29 @@ func (r *mpReader) intAt(pos int) (int64, uint64, intKind) {
 	case c >= 0xe0:
 		return int64(int8(c)), 0, isInt64
 	}
+	// Offsets come from a validating scan, so the bytes are there.
+	p := r.b[pos+1:]
 	switch c {
-	case 0xcc, 0xcd, 0xce, 0xcf, 0xd0, 0xd1, 0xd2, 0xd3:
-	default:
-		return 0, 0, notInt
-	}
-	r.i = pos
-	v, err := r.value()
-	if err != nil {
-		return 0, 0, notInt
-	}
-	switch x := v.(type) {
-	case int64:
-		return x, 0, isInt64
-	case uint64:
-		if x > math.MaxInt64 {
-			return 0, x, isUint64
+	case 0xcc:
+		return int64(p[0]), 0, isInt64
+	case 0xcd:
+		return int64(binary.BigEndian.Uint16(p)), 0, isInt64
+	case 0xce:
+		return int64(binary.BigEndian.Uint32(p)), 0, isInt64
+	case 0xcf:
+		u := binary.BigEndian.Uint64(p)
+		if u > math.MaxInt64 {
+			return 0, u, isUint64
 		}
-		return int64(x), 0, isInt64
+		return int64(u), 0, isInt64
+	case 0xd0:
+		return int64(int8(p[0])), 0, isInt64
+	case 0xd1:
+		return int64(int16(binary.BigEndian.Uint16(p))), 0, isInt64
+	case 0xd2:
+		return int64(int32(binary.BigEndian.Uint32(p))), 0, isInt64
+	case 0xd3:
+		return int64(binary.BigEndian.Uint64(p)), 0, isInt64
 	}
 	return 0, 0, notInt
 }
