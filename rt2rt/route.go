@@ -12,8 +12,11 @@ import (
 const (
 	minBackoff = 20 * time.Millisecond
 	maxBackoff = 2 * time.Second
-	// maxForwardQueue bounds the messages held for one unreachable target.
+	// maxForwardQueue bounds the messages held for one unreachable target,
+	// maxForwarders the targets being joined for forwarding at once, so a
+	// peer cannot make this node hold unbounded state.
 	maxForwardQueue = 1024
+	maxForwarders   = 256
 )
 
 // dialCall is one re-join in progress; later callers wait on it instead of
@@ -239,8 +242,11 @@ func (n *Node) forward(in *link, m wire.Message, payload []byte) {
 	target := h.To
 	n.mu.Lock()
 	if f := n.forwarders[target]; f != nil {
-		n.enqueueForwardLocked(f, in, m, payload)
+		queued := n.enqueueForwardLocked(f, in, m, payload)
 		n.mu.Unlock()
+		if !queued {
+			n.drop(in, h.Cmd, fmt.Errorf("forward queue for %s full", target))
+		}
 		return
 	}
 	out := n.links[target]
@@ -252,6 +258,11 @@ func (n *Node) forward(in *link, m wire.Message, payload []byte) {
 	if out == nil {
 		if n.closed {
 			n.mu.Unlock()
+			return
+		}
+		if len(n.forwarders) >= maxForwarders {
+			n.mu.Unlock()
+			n.drop(in, h.Cmd, fmt.Errorf("too many unreachable targets; cannot forward to %s", target))
 			return
 		}
 		f := &forwarder{}
@@ -266,12 +277,13 @@ func (n *Node) forward(in *link, m wire.Message, payload []byte) {
 	n.forwardOn(in, out, m, payload)
 }
 
-func (n *Node) enqueueForwardLocked(f *forwarder, in *link, m wire.Message, payload []byte) {
+// enqueueForwardLocked reports false when the queue is full.
+func (n *Node) enqueueForwardLocked(f *forwarder, in *link, m wire.Message, payload []byte) bool {
 	if len(f.queue) >= maxForwardQueue {
-		n.drop(in, m.Header().Cmd, fmt.Errorf("forward queue for %s full", m.Header().To))
-		return
+		return false
 	}
 	f.queue = append(f.queue, fwdItem{in: in, msg: m, payload: payload})
+	return true
 }
 
 func (n *Node) runForwarder(target string, f *forwarder) {
