@@ -3,6 +3,7 @@ package rt2rt
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -352,4 +353,21 @@ func TestForwardingLoopIsCut(t *testing.T) {
 	require.Eventually(t, func() bool { return rec.count(func(r *recorder) int { return len(r.dropped) }) == 1 }, 5*time.Second, time.Millisecond)
 	assert.Contains(t, rec.dropped[0], "routing loop")
 	assert.Empty(t, rec.fwd)
+}
+
+func TestOversizedFrameFailsLocally(t *testing.T) {
+	noLeaks(t)
+	a := tcpNode(t)
+	b := tcpNode(t)
+	got := make(chan struct{}, 1)
+	b.Handle(wire.CmdTunnelData, func(ctx context.Context, in *Incoming) { got <- struct{}{} })
+	joined(t, a, b)
+	big := strings.Repeat("x", transport.DefaultMaxFrameSize)
+	err := a.Send(context.Background(), b.ID(), tunnelData("t", big))
+	require.ErrorIs(t, err, transport.ErrFrameTooLarge)
+	require.ErrorIs(t, err, ErrInvalidMessage)
+	// The link is unaffected.
+	require.NoError(t, a.Send(context.Background(), b.ID(), tunnelData("t", "small")))
+	<-got
+	assert.True(t, hasPeer(a, b.ID()))
 }
