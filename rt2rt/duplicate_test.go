@@ -161,6 +161,14 @@ func TestStaleLinkReplacedByFreshConnection(t *testing.T) {
 			fresh := dialRaw(t, n.URIs()[0])
 			require.Equal(t, n.ID(), fresh.join(lowID, "json")["id"], "JOIN_REPLY is sent either way")
 
+			if stale {
+				// The JOIN_REPLY goes out just before the link is installed.
+				freshURI := "calvinip://" + fresh.c.LocalAddr().String()
+				require.Eventually(t, func() bool {
+					p := n.Peers()
+					return len(p) == 1 && p[0].URI == freshURI
+				}, 5*time.Second, time.Millisecond)
+			}
 			// Send something to the peer and see which socket carries it.
 			go func() { _ = n.Send(context.Background(), lowID, tunnelData("t", "hello")) }()
 			if stale {
