@@ -98,6 +98,9 @@ func FuzzDecodeMsgpack(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		roundTrip(t, Msgpack, payload)
+		if n := Msgpack.TrailingBytes(payload); n < 0 || n > len(payload) {
+			t.Fatalf("TrailingBytes %d of %d", n, len(payload))
+		}
 	})
 }
 
@@ -124,6 +127,40 @@ func FuzzCrossCoder(f *testing.F) {
 		}
 		if !defaultsAdded(m) && !Equal(v1, v2) {
 			t.Fatalf("msgpack→json changed the message:\n%#v\n%#v", v1, v2)
+		}
+	})
+}
+
+// FuzzDecodeJoinReply covers the initiator's reading of the first frame
+// back, which ignores cmd (spec §2.6).
+func FuzzDecodeJoinReply(f *testing.F) {
+	for _, fr := range loadFrames(f) {
+		if cmd, _ := fr.msg["cmd"].(string); cmd == CmdJoinReply || cmd == CmdJoinRequest {
+			f.Add(fr.payload)
+		}
+	}
+	f.Add([]byte(`{"cmd":"JOIN_REPLY","id":null,"serializer":null,"sid":null}`))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		r, err := DecodeJoinReply(payload)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error does not wrap ErrMalformed: %v", err)
+			}
+			return
+		}
+		if r.Accepted() && (r.ID == "" || r.Serializer == "") {
+			t.Fatalf("accepted a reply without id or serializer: %+v", r)
+		}
+		b, err := JSON.Encode(nil, r)
+		if err != nil {
+			if errors.Is(err, ErrUnencodable) {
+				return
+			}
+			t.Fatal(err)
+		}
+		r2, err := DecodeJoinReply(b)
+		if err != nil || r2.ID != r.ID || r2.Serializer != r.Serializer || r2.SID != r.SID {
+			t.Fatalf("join reply not stable: %v %+v %+v", err, r, r2)
 		}
 	})
 }
