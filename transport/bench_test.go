@@ -42,6 +42,12 @@ func benchOneWayCtx(b *testing.B, ctx context.Context, a, c Conn, size int) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "frames/s")
+	if sc, ok := a.(*streamConn); ok {
+		if err := Flush(ctx, a); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(b.N)/float64(max(sc.writes.Load(), 1)), "frames/write")
+	}
 }
 
 func benchPair(b *testing.B, tr Transport, uri string) (Conn, Conn) {

@@ -61,7 +61,8 @@ type streamConn struct {
 	whdr       [FrameHeaderSize]byte
 	writerDone chan struct{}
 	flushed    flushTracker
-	flushReq   atomic.Bool // a Flush waits: flush after the current batch
+	flushReq   atomic.Bool   // a Flush waits: flush after the current batch
+	writes     atomic.Uint64 // socket writes, for the benchmarks' frames/write
 
 	closeOnce sync.Once
 	mu        sync.Mutex
@@ -77,11 +78,22 @@ func newStreamConn(nc net.Conn, local, remote string, cfg *config) *streamConn {
 		log:        cfg.logger,
 		br:         bufio.NewReaderSize(nc, streamBufferSize),
 		out:        newBoundedQueue[[]byte](cfg.sendQueue),
-		bw:         bufio.NewWriterSize(nc, streamBufferSize),
 		writerDone: make(chan struct{}),
 	}
+	c.bw = bufio.NewWriterSize(countingWriter{nc, &c.writes}, streamBufferSize)
 	go c.writeLoop()
 	return c
+}
+
+// countingWriter counts the writes reaching the socket.
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Uint64
+}
+
+func (w countingWriter) Write(p []byte) (int, error) {
+	w.n.Add(1)
+	return w.w.Write(p)
 }
 
 func (c *streamConn) LocalURI() string  { return c.local }
