@@ -12,7 +12,7 @@ import (
 // actor's life on this node.
 type Context struct {
 	inst *instance
-	log  *slog.Logger
+	log  *slog.Logger // derived on first use: most actors never log
 }
 
 // ID returns the actor id (kept across migrations).
@@ -25,7 +25,12 @@ func (c *Context) Name() string { return c.inst.name }
 func (c *Context) Type() string { return c.inst.typeName }
 
 // Logger returns a logger carrying the actor id and name.
-func (c *Context) Logger() *slog.Logger { return c.log }
+func (c *Context) Logger() *slog.Logger {
+	if c.log == nil {
+		c.log = c.inst.rt.log.With("actor", c.inst.id, "name", c.inst.name)
+	}
+	return c.log
+}
 
 // NodeID returns the id of the runtime the actor currently lives on.
 func (c *Context) NodeID() string { return c.inst.rt.nodeID }

@@ -257,7 +257,7 @@ func (r *Runtime) newInstance(id, name string, t *Type) *instance {
 	if t != nil {
 		a.typ, a.typeName = t, t.Name
 	}
-	a.ctx = Context{inst: a, log: r.log.With("actor", id)}
+	a.ctx = Context{inst: a}
 	return a
 }
 
