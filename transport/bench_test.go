@@ -92,6 +92,45 @@ func BenchmarkCalvinIPOneWay200BCancellable(b *testing.B) {
 	benchOneWayCtx(b, ctx, a, c, 200)
 }
 
+// BenchmarkCalvinIPParallelSend200B has several goroutines sending on one
+// connection, as several tunnels of one link do.
+func BenchmarkCalvinIPParallelSend200B(b *testing.B) {
+	tr, err := NewCalvinIPTransport()
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, c := benchPair(b, tr, "calvinip://127.0.0.1:0")
+	ctx := context.Background()
+	frame := bytes.Repeat([]byte{'x'}, 200)
+	done := make(chan error, 1)
+	b.SetBytes(200)
+	b.SetParallelism(4)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	go func() {
+		for range b.N {
+			if _, err := c.Recv(ctx); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := a.Send(ctx, frame); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "frames/s")
+}
+
 func BenchmarkCalvinIPOneWay4KiB(b *testing.B) {
 	tr, err := NewCalvinIPTransport()
 	if err != nil {

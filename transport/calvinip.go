@@ -109,7 +109,9 @@ func (t *CalvinIPTransport) Dial(ctx context.Context, uri string) (Conn, error) 
 		}
 		nc = tlsConn
 	}
-	return newStreamConn(nc, addrURI(SchemeCalvinIP, nc.LocalAddr()), addrURI(SchemeCalvinIP, nc.RemoteAddr()), &t.cfg), nil
+	c := newStreamConn(nc, addrURI(SchemeCalvinIP, nc.LocalAddr()), addrURI(SchemeCalvinIP, nc.RemoteAddr()), &t.cfg)
+	t.cfg.logger.Debug("transport: dialed", "local", c.local, "remote", c.remote, "tls", t.cfg.tlsConfig != nil)
+	return c, nil
 }
 
 func setNoDelay(nc net.Conn) {
@@ -216,6 +218,7 @@ func (l *tcpListener) acceptLoop() {
 
 func (l *tcpListener) deliver(nc net.Conn) {
 	c := newStreamConn(nc, addrURI(SchemeCalvinIP, nc.LocalAddr()), addrURI(SchemeCalvinIP, nc.RemoteAddr()), l.cfg)
+	l.cfg.logger.Debug("transport: accepted", "listener", l.uri, "remote", c.remote, "tls", l.cfg.tlsConfig != nil)
 	select {
 	case l.conns <- c:
 	case <-l.ctx.Done():

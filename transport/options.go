@@ -80,7 +80,9 @@ func WithTLS(cfg *tls.Config) Option {
 }
 
 // WithSendQueue sets how many frames a connection buffers for its writer
-// before Send blocks (default DefaultSendQueue).
+// before Send blocks (default DefaultSendQueue). The same bound applies to
+// received frames a ws connection holds for Recv and to a mem connection's
+// inbox, so a slow reader slows its sender down instead of growing memory.
 func WithSendQueue(n int) Option {
 	return func(c *config) error {
 		if n <= 0 {
