@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -232,15 +233,16 @@ type wsConn struct {
 	flushed flushTracker
 
 	// Recv side
-	batch [][]byte
-	next  int
+	batch           [][]byte
+	next            int
+	reportedFraming bool
 
 	writerDone, readerDone chan struct{}
 
 	closeOnce sync.Once
 	mu        sync.Mutex
 	cause     error
-	dead      bool // closed locally: Recv stops at once
+	dead      atomic.Bool // closed locally: Recv stops at once
 }
 
 func newWSConn(ws *websocket.Conn, local, remote string, cfg *config) *wsConn {
@@ -334,11 +336,8 @@ func (c *wsConn) readLoop() {
 
 func (c *wsConn) Recv(ctx context.Context) ([]byte, error) {
 	for {
-		c.mu.Lock()
-		dead, cause := c.dead, c.cause
-		c.mu.Unlock()
-		if dead {
-			return nil, closedErr(c.remote, cause)
+		if c.dead.Load() {
+			return nil, c.closedErr()
 		}
 		if c.next < len(c.batch) {
 			f := c.batch[c.next]
@@ -356,10 +355,12 @@ func (c *wsConn) Recv(ctx context.Context) ([]byte, error) {
 				return nil, err
 			}
 			c.mu.Lock()
-			cause = c.cause
+			cause := c.cause
 			c.mu.Unlock()
-			// A framing failure is reported as itself, like on calvinip.
-			if errors.Is(cause, ErrFrameTooLarge) {
+			// A framing failure is reported as itself once, like on
+			// calvinip; later calls say closed.
+			if errors.Is(cause, ErrFrameTooLarge) && !c.reportedFraming {
+				c.reportedFraming = true
 				return nil, cause
 			}
 			return nil, closedErr(c.remote, cause)
@@ -373,8 +374,8 @@ func (c *wsConn) closeWith(cause error, drain bool) {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
 		c.cause = cause
-		c.dead = !drain
 		c.mu.Unlock()
+		c.dead.Store(!drain)
 		err := closedErr(c.remote, cause)
 		c.out.close(err, false)
 		c.in.close(err, drain)
