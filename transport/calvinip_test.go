@@ -395,3 +395,71 @@ func TestCalvinIPDialRefused(t *testing.T) {
 	assert.False(t, errors.Is(err, ErrInvalidURI))
 	assert.Contains(t, err.Error(), addr)
 }
+
+// The captured Calvin streams, written by a raw TCP peer in random pieces,
+// come out of a calvinip connection frame by frame.
+func TestCalvinIPGoldenStreams(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	l, err := newCalvinIP(t).Listen(ctx, "calvinip://127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	for _, s := range loadVectorStreams(t) {
+		t.Run(s.name, func(t *testing.T) {
+			var wire []byte
+			for _, p := range s.payloads {
+				wire = AppendFrame(wire, p)
+			}
+			nc := rawDial(t, l)
+			c, err := l.Accept(ctx)
+			require.NoError(t, err)
+			defer c.Close()
+			go func() {
+				for i := 0; len(wire) > 0; i++ {
+					n := min(len(wire), 1+(i*7919)%1500)
+					if _, err := nc.Write(wire[:n]); err != nil {
+						return
+					}
+					wire = wire[n:]
+				}
+			}()
+			for i, want := range s.payloads {
+				got, err := c.Recv(ctx)
+				require.NoError(t, err, "frame %d", i)
+				require.Equal(t, want, got, "frame %d", i)
+			}
+		})
+	}
+}
+
+// What a calvinip connection writes is byte for byte the captured stream:
+// prefix(len) + payload, nothing else.
+func TestCalvinIPWritesGoldenBytes(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer raw.Close()
+	for _, s := range loadVectorStreams(t) {
+		t.Run(s.name, func(t *testing.T) {
+			var wire []byte
+			for _, p := range s.payloads {
+				wire = AppendFrame(wire, p)
+			}
+			c, err := newCalvinIP(t).Dial(ctx, "calvinip://"+raw.Addr().String())
+			require.NoError(t, err)
+			defer c.Close()
+			peer, err := raw.Accept()
+			require.NoError(t, err)
+			defer peer.Close()
+			for _, p := range s.payloads {
+				require.NoError(t, c.Send(ctx, bytes.Clone(p)))
+			}
+			require.NoError(t, Flush(ctx, c))
+			got := make([]byte, len(wire))
+			_, err = io.ReadFull(peer, got)
+			require.NoError(t, err)
+			require.Equal(t, wire, got)
+		})
+	}
+}
