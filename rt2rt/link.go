@@ -125,7 +125,8 @@ func (n *Node) install(l *link) bool {
 	}
 	old := n.links[l.peer]
 	keepNew := true
-	if old != nil {
+	_, sleeping := n.sleepers[l.peer]
+	if old != nil && !sleeping { // a sleeping peer's new connection replaces the old one (§2.8)
 		// Higher id's initiated connection wins: as initiator the new one
 		// wins when own > peer; as responder when own < peer.
 		keepNew = l.initiator == (n.id > l.peer)
@@ -142,6 +143,15 @@ func (n *Node) install(l *link) bool {
 			n.closeAfterFlush(l.conn) // the JOIN_REPLY goes out first
 		}
 		return false
+	}
+	if sleeping {
+		n.flushSleeperLocked(l) // releases the lock while sending
+		if n.closed {
+			n.mu.Unlock()
+			n.dropConn(l.conn)
+			return false
+		}
+		old = n.links[l.peer]
 	}
 	n.links[l.peer] = l
 	if l.initiator {
@@ -240,10 +250,13 @@ func (n *Node) linkLost(l *link, err error) {
 	n.mu.Lock()
 	delete(n.conns, l.conn)
 	current := n.links[l.peer] == l
+	_, sleeping := n.sleepers[l.peer]
 	if current {
 		delete(n.links, l.peer)
 		for id, p := range n.pending {
-			if p.via == l.peer {
+			// A sleeping peer answers after it comes back; its requests
+			// wait for their timeout.
+			if p.via == l.peer && !sleeping {
 				p.finish(result{err: ErrLinkDown})
 				delete(n.pending, id)
 			}

@@ -58,6 +58,8 @@ type Node struct {
 	drained    chan struct{}       // closed when pending becomes empty (Shutdown)
 	conns      map[transport.Conn]struct{}
 	forwarders map[string]*forwarder // target id -> queue waiting for a link
+	sleepers   map[string]*sleeper   // peer id -> messages held in sleep mode
+	nSleepers  atomic.Int32          // len(sleepers), read without the lock
 
 	events *eventQueue
 	wg     sync.WaitGroup // every goroutine but the event dispatcher
@@ -121,6 +123,7 @@ func NewNode(opts ...Option) (*Node, error) {
 		pending:    map[string]*pending{},
 		conns:      map[transport.Conn]struct{}{},
 		forwarders: map[string]*forwarder{},
+		sleepers:   map[string]*sleeper{},
 	}
 	empty := map[string]Handler{}
 	n.handlers.Store(&empty)

@@ -46,7 +46,14 @@ func (n *Node) Request(ctx context.Context, peerID string, m wire.Message) (wire
 
 	var p *pending
 	var l *link
-	for attempt := 0; ; attempt++ {
+	held, err := n.holdIfAsleep(peerID, m, func() {
+		p = &pending{target: peerID, via: peerID, start: time.Now(), ch: make(chan result, 1)}
+		n.pending[h.MsgUUID] = p
+	})
+	if err != nil {
+		return wire.Response{}, n.requestErr(peerID, h, err)
+	}
+	for attempt := 0; !held; attempt++ {
 		var err error
 		l, err = n.linkFor(ctx, peerID, deadline)
 		if err != nil {
@@ -76,7 +83,9 @@ func (n *Node) Request(ctx context.Context, peerID string, m wire.Message) (wire
 		if r.err != nil {
 			return wire.Response{}, n.requestErr(peerID, h, r.err)
 		}
-		l.observeRTT(time.Since(p.start))
+		if l != nil {
+			l.observeRTT(time.Since(p.start))
+		}
 		return r.resp, nil
 	case <-ctx.Done():
 		if n.removePending(h.MsgUUID) {
@@ -169,6 +178,12 @@ func (n *Node) Send(ctx context.Context, peerID string, m wire.Message) error {
 		return &PeerError{Op: "send", Peer: peerID, Err: fmt.Errorf("%w: empty cmd", ErrInvalidMessage)}
 	}
 	h.From, h.To = n.id, peerID
+	if held, err := n.holdIfAsleep(peerID, m, nil); held {
+		if err != nil {
+			return &PeerError{Op: "send " + h.Cmd, Peer: peerID, MsgUUID: h.MsgUUID, Err: err}
+		}
+		return nil
+	}
 	var deadline time.Time
 	for attempt := 0; ; attempt++ {
 		l, err := n.linkFor(ctx, peerID, deadline)

@@ -240,6 +240,12 @@ func (n *Node) forward(in *link, m wire.Message, payload []byte) {
 		return
 	}
 	target := h.To
+	if held, err := n.holdIfAsleep(target, m, nil); held {
+		if err != nil {
+			n.drop(in, h.Cmd, fmt.Errorf("cannot hold for sleeping %s: %w", target, err))
+		}
+		return
+	}
 	n.mu.Lock()
 	if f := n.forwarders[target]; f != nil {
 		queued := n.enqueueForwardLocked(f, in, m, payload)
