@@ -152,3 +152,29 @@ func FuzzTextHelpers(f *testing.F) {
 		_ = json.Unmarshal([]byte(s), &a)
 	})
 }
+
+// FuzzObjectMembers checks ObjectMembers against encoding/json.
+func FuzzObjectMembers(f *testing.F) {
+	for _, s := range []string{`{"a":1,"b":[1,{"c":null}]}`, `{"a":1,"a":2}`, `{"\u0061":"x"}`, `null`, `[]`, `{"a" : 1 , "b":"\"" }`, "{\"\xff\":1}"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := ObjectMembers(data)
+		var want map[string]json.RawMessage
+		werr := json.Unmarshal(data, &want)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("ObjectMembers err=%v, encoding/json err=%v for %q", err, werr, data)
+		}
+		if err != nil {
+			return
+		}
+		if len(got) != len(want) || (got == nil) != (want == nil) {
+			t.Fatalf("got %d members, want %d for %q", len(got), len(want), data)
+		}
+		for k, v := range want {
+			if string(got[k]) != string(v) {
+				t.Fatalf("member %q: got %s want %s", k, got[k], v)
+			}
+		}
+	})
+}

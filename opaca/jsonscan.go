@@ -3,8 +3,10 @@ package opaca
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
+	"unicode/utf8"
 )
 
 // A small scanner over raw JSON bytes. Validation walks arguments in place
@@ -373,4 +375,36 @@ func numberValue(b []byte) (float64, bool) {
 		return 0, false
 	}
 	return f, true
+}
+
+// ObjectMembers splits a JSON object into its members without decoding
+// the values: each value is a subslice of data (not a copy). It accepts
+// exactly what encoding/json accepts for a map[string]json.RawMessage, with
+// duplicate keys resolved the same way (the last wins), but is several
+// times faster. Empty input is an error; null gives a nil map.
+func ObjectMembers(data []byte) (map[string]json.RawMessage, error) {
+	b, err := oneValue(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnprocessable, err)
+	}
+	switch b[0] {
+	case '{':
+	case 'n':
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("%w: expected a JSON object, got %s", ErrUnprocessable, kindName(b))
+	}
+	out := make(map[string]json.RawMessage, 4)
+	err = eachMember(b, func(key []byte, esc bool, val []byte) error {
+		if !esc && utf8.Valid(key) {
+			out[string(key)] = val
+		} else {
+			out[decodeKey(key, true)] = val
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnprocessable, err)
+	}
+	return out, nil
 }

@@ -56,6 +56,10 @@ type Container struct {
 
 	notifyKick chan struct{}
 
+	runMu   sync.Mutex
+	running map[uint64]context.CancelCauseFunc // nil after shutdown
+	runSeq  uint64
+
 	srvMu   sync.Mutex
 	servers map[*http.Server]struct{}
 	closed  bool
@@ -117,6 +121,7 @@ func New(image opaca.AgentContainerImage, opts ...Option) (*Container, error) {
 		started: opaca.Now(), validator: v, platform: cfg.platform,
 		ready: make(chan struct{}), notifyKick: make(chan struct{}, 1),
 		servers: map[*http.Server]struct{}{},
+		running: map[uint64]context.CancelCauseFunc{},
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.arguments = opaca.Arguments{}
@@ -395,27 +400,60 @@ func (c *Container) run(ctx context.Context, a *Agent, act *action, body []byte,
 }
 
 // actionContext derives the context of an action: cancelled by the
-// caller, by the timeout (cause ErrTimeout) and by shutdown.
+// caller, by the timeout (cause ErrTimeout) and by shutdown (cause
+// ErrClosed). One cancelCtx and one timer per call keep the hot path
+// cheap; shutdown finds running calls in c.running.
 func (c *Container) actionContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
-	var cancelTimeout context.CancelFunc = func() {}
-	if timeout > 0 {
-		ctx, cancelTimeout = context.WithTimeoutCause(ctx, timeout, ErrTimeout)
-	}
 	ctx, cancel := context.WithCancelCause(ctx)
-	stop := context.AfterFunc(c.ctx, func() { cancel(ErrClosed) })
+	var t *time.Timer
+	if timeout > 0 {
+		t = time.AfterFunc(timeout, func() { cancel(ErrTimeout) })
+	}
+	id := c.track(cancel)
 	return ctx, func() {
-		stop()
+		if t != nil {
+			t.Stop()
+		}
+		c.untrack(id)
 		cancel(context.Canceled)
-		cancelTimeout()
+	}
+}
+
+func (c *Container) track(cancel context.CancelCauseFunc) uint64 {
+	c.runMu.Lock()
+	defer c.runMu.Unlock()
+	if c.running == nil {
+		cancel(ErrClosed) // shut down already
+		return 0
+	}
+	c.runSeq++
+	c.running[c.runSeq] = cancel
+	return c.runSeq
+}
+
+func (c *Container) untrack(id uint64) {
+	c.runMu.Lock()
+	delete(c.running, id)
+	c.runMu.Unlock()
+}
+
+// cancelRunning cancels every running call and refuses new ones.
+func (c *Container) cancelRunning() {
+	c.runMu.Lock()
+	running := c.running
+	c.running = nil
+	c.runMu.Unlock()
+	for _, cancel := range running {
+		cancel(ErrClosed)
 	}
 }
 
 func decodeArgs(body []byte) (map[string]json.RawMessage, error) {
-	args := map[string]json.RawMessage{}
 	if len(body) == 0 {
-		return args, nil
+		return map[string]json.RawMessage{}, nil
 	}
-	if err := json.Unmarshal(body, &args); err != nil || args == nil {
+	args, err := opaca.ObjectMembers(body)
+	if err != nil || args == nil {
 		return nil, &opaca.ArgumentError{Reason: "body is not a JSON object"}
 	}
 	return args, nil
@@ -581,6 +619,7 @@ func (c *Container) Shutdown(ctx context.Context) error {
 			c.readyTimer.Stop()
 		}
 		c.cancel()
+		c.cancelRunning()
 		var errs []error
 		for srv := range servers {
 			if e := srv.Shutdown(ctx); e != nil {

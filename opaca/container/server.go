@@ -1,6 +1,7 @@
 package container
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -77,7 +78,7 @@ func (c *Container) writeErr(w http.ResponseWriter, err error) {
 
 // readJSONBody reads a bounded JSON body (413 beyond the limit).
 func (c *Container) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, c.cfg.maxBody))
+	body, err := readAll(http.MaxBytesReader(w, r.Body, c.cfg.maxBody), r.ContentLength, c.cfg.maxBody)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -151,7 +152,7 @@ func (c *Container) handleInvoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o := InvokeOptions{LoginToken: loginToken(r)}
-	if s := r.URL.Query().Get("timeout"); s != "" {
+	if s := queryTimeout(r); s != "" {
 		sec, err := strconv.Atoi(s)
 		if err != nil {
 			opaca.WriteError(w, http.StatusBadRequest, fmt.Sprintf("timeout %q is not a number of seconds", s))
@@ -297,4 +298,23 @@ func (c *Container) handleLogout(w http.ResponseWriter, r *http.Request) {
 		known = c.cfg.login.Logout(r.Context(), tok)
 	}
 	opaca.WriteJSON(w, known)
+}
+
+// queryTimeout returns the timeout query parameter without parsing the
+// query when there is none.
+func queryTimeout(r *http.Request) string {
+	if r.URL.RawQuery == "" {
+		return ""
+	}
+	return r.URL.Query().Get("timeout")
+}
+
+// readAll reads rd with a buffer sized from the declared length.
+func readAll(rd io.Reader, declared, limit int64) ([]byte, error) {
+	if declared <= 0 || declared > limit {
+		return io.ReadAll(rd)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, declared+1))
+	_, err := buf.ReadFrom(rd)
+	return buf.Bytes(), err
 }

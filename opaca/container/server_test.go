@@ -513,3 +513,46 @@ func TestShutdown(t *testing.T) {
 	assert.ErrorIs(t, c.Serve(l2), ErrClosed)
 	http.DefaultClient.CloseIdleConnections()
 }
+
+func TestObserverAndEscapedNames(t *testing.T) {
+	checkGoroutines(t)
+	type call struct {
+		agent, action string
+		status        int
+	}
+	calls := make(chan call, 8)
+	f := newFixture(t, WithObserver(ObserverFunc(func(agentID, action string, status int, d time.Duration) {
+		calls <- call{agentID, action, status}
+	})))
+	odd, err := NewAgent(WithID("odd agent+ü"))
+	require.NoError(t, err)
+	require.NoError(t, odd.AddAction("Act ion", func(context.Context, *Invocation) (any, error) { return "ok", nil }))
+	require.NoError(t, f.c.AddAgent(odd))
+
+	r := do(t, "POST", f.srv.URL+"/invoke/Act%20ion/odd%20agent+%C3%BC", ``)
+	require.Equal(t, 200, r.status, r.body)
+	assert.Equal(t, call{"odd agent+ü", "Act ion", 200}, <-calls)
+	r = do(t, "GET", f.srv.URL+"/agents/odd%20agent+%C3%BC", ``)
+	assert.Equal(t, 200, r.status)
+
+	do(t, "POST", f.srv.URL+"/invoke/Add/a1", `{"x":"1"}`)
+	assert.Equal(t, call{"a1", "Add", 400}, <-calls)
+	do(t, "POST", f.srv.URL+"/invoke/Missing", `{}`)
+	assert.Equal(t, call{"", "Missing", 404}, <-calls)
+
+	_, err = New(testImage(), WithCloser(nil))
+	assert.Error(t, err)
+}
+
+type closeCounter struct{ n int }
+
+func (c *closeCounter) Close() error { c.n++; return nil }
+
+func TestWithCloser(t *testing.T) {
+	cc := &closeCounter{}
+	c, err := New(testImage(), WithEnv(nil), WithCloser(cc))
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	require.NoError(t, c.Close())
+	assert.Equal(t, 1, cc.n, "closed once, at shutdown")
+}
