@@ -18,10 +18,17 @@
 //   - Subscribe reports links coming up and going down.
 //
 // Both Request and Send re-join a peer they have no link to, at the URIs
-// remembered from earlier joins or given by a Resolver, with backoff.
+// remembered from earlier joins or given by a Resolver (WithResolver, or
+// SetResolver once the registry is reachable), with backoff. SetRoute sends
+// to a node through another one (Calvin's routing link to a proxied node).
 // Messages addressed to another node are forwarded unchanged (Calvin nodes
 // are relays, and proxied constrained runtimes depend on it), never back over
-// the link they came in on.
+// the link they came in on. Sleep holds messages for a peer in proxy sleep
+// mode until it joins again.
+//
+// Close stops everything at once; Shutdown first runs the OnShutdown hooks
+// and lets outstanding requests finish while the node answers as a stopping
+// Calvin node does.
 //
 // Calvin compatibility details follow the specification: duplicate and
 // simultaneous connections converge on the connection initiated by the node
