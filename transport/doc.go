@@ -42,7 +42,8 @@
 // A mem transport names its end of a dialled link after its first listener,
 // so links are addressed by node names: network.CutLink("a", "b") drops the
 // link now (both ends see ErrClosed with cause ErrLinkCut, re-dialling works
-// at once), network.Partition("a", "b") also refuses dials until Heal, and
+// at once), network.Partition("a", "b") also refuses dials until Heal,
+// network.Isolate("a") cuts a off from everyone until Rejoin, and
 // SetFaults, SetLinkFaults and SetDirectedFaults drop frames (seeded,
 // reproducible) or delay them (order kept).
 //

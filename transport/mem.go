@@ -95,6 +95,7 @@ type MemNetwork struct {
 	listeners  map[string]*memListener
 	links      map[*memLink]struct{}
 	partitions map[linkKey]struct{}
+	isolated   map[string]struct{}
 	nextID     int
 }
 
@@ -104,6 +105,7 @@ func NewMemNetwork() *MemNetwork {
 		listeners:  make(map[string]*memListener),
 		links:      make(map[*memLink]struct{}),
 		partitions: make(map[linkKey]struct{}),
+		isolated:   make(map[string]struct{}),
 	}
 }
 
@@ -232,11 +234,41 @@ func (n *MemNetwork) Heal(a, b string) {
 	n.mu.Unlock()
 }
 
-// HealAll removes every partition.
+// Isolate cuts every link of name and refuses its dials, both ways, with
+// every other name until Rejoin (a node whose network cable is out).
+func (n *MemNetwork) Isolate(name string) {
+	n.mu.Lock()
+	n.isolated[memName(name)] = struct{}{}
+	n.mu.Unlock()
+	n.Cut(name)
+}
+
+// Rejoin ends Isolate for name.
+func (n *MemNetwork) Rejoin(name string) {
+	n.mu.Lock()
+	delete(n.isolated, memName(name))
+	n.mu.Unlock()
+}
+
+// HealAll removes every partition and isolation.
 func (n *MemNetwork) HealAll() {
 	n.mu.Lock()
 	clear(n.partitions)
+	clear(n.isolated)
 	n.mu.Unlock()
+}
+
+// blockedLocked reports why from may not dial to, or "". Called with mu held.
+func (n *MemNetwork) blockedLocked(from, to string) string {
+	if _, ok := n.partitions[makeLinkKey(from, to)]; ok {
+		return "partitioned from " + from
+	}
+	for _, name := range []string{from, to} {
+		if _, ok := n.isolated[name]; ok {
+			return name + " is isolated"
+		}
+	}
+	return ""
 }
 
 // Conns reports the number of live connections (each counted once).
@@ -376,13 +408,12 @@ func (t *MemTransport) Dial(ctx context.Context, uri string) (Conn, error) {
 	n := t.net
 	n.mu.Lock()
 	l := n.listeners[name]
-	_, parted := n.partitions[makeLinkKey(from, name)]
-	if l == nil || parted {
+	why := n.blockedLocked(from, name)
+	if l == nil && why == "" {
+		why = "no listener"
+	}
+	if why != "" {
 		n.mu.Unlock()
-		why := "no listener"
-		if parted {
-			why = "partitioned from " + from
-		}
 		return nil, fmt.Errorf("transport: dial %s: %w: %s", uri, ErrUnreachable, why)
 	}
 	link := newMemLink(n, from, name, &t.cfg, &l.t.cfg)

@@ -391,3 +391,33 @@ func TestMemDialRacingListenerClose(t *testing.T) {
 		assert.Zero(t, n.Conns())
 	}
 }
+
+func TestMemIsolateAndRejoin(t *testing.T) {
+	checkNoLeaks(t)
+	n := NewMemNetwork()
+	a, b, c := newMemNode(t, n, "a"), newMemNode(t, n, "b"), newMemNode(t, n, "c")
+	ab, _ := a.link(t, b)
+	ca, _ := c.link(t, a)
+	bc, _ := b.link(t, c)
+	ctx := context.Background()
+
+	n.Isolate("mem://a")
+	for _, conn := range []Conn{ab, ca} {
+		_, err := conn.Recv(ctx)
+		require.ErrorIs(t, err, ErrLinkCut)
+	}
+	for _, dial := range []func() error{
+		func() error { _, err := a.reg.Dial(ctx, "mem://b"); return err },
+		func() error { _, err := c.reg.Dial(ctx, "mem://a"); return err },
+	} {
+		require.ErrorIs(t, dial(), ErrUnreachable)
+	}
+	require.NoError(t, bc.Send(ctx, []byte("b and c still talk")))
+	b.link(t, c)
+
+	n.Rejoin("a")
+	a.link(t, b)
+	n.Isolate("b")
+	n.HealAll()
+	b.link(t, a)
+}
