@@ -65,11 +65,15 @@ func (c *conn) send(ctx context.Context, r request) (*http.Response, context.Can
 		}
 	}
 	u := c.base + r.path
-	q := r.call.query()
-	for k, v := range r.query {
-		q[k] = v
-	}
-	if len(q) > 0 {
+	if len(r.query) == 0 {
+		if qs := r.call.rawQuery(); qs != "" {
+			u += "?" + qs
+		}
+	} else {
+		q := r.call.query()
+		for k, v := range r.query {
+			q[k] = v
+		}
 		u += "?" + q.Encode()
 	}
 	req, err := http.NewRequestWithContext(ctx, r.method, u, r.body)
@@ -161,7 +165,14 @@ func (c *conn) do(ctx context.Context, r request) ([]byte, error) {
 	}
 	defer cancel()
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	var b []byte
+	if n := resp.ContentLength; n >= 0 && n < 1<<20 {
+		// known small length: one exact allocation instead of ReadAll's growth
+		b = make([]byte, n)
+		_, err = io.ReadFull(resp.Body, b)
+	} else {
+		b, err = io.ReadAll(resp.Body)
+	}
 	if err != nil {
 		return nil, &TransportError{Method: r.method, URL: c.base + r.path, Err: err}
 	}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -213,6 +214,36 @@ func collect(opts []CallOption) callOptions {
 		}
 	}
 	return c
+}
+
+// rawQuery encodes the call's query parameters in url.Values.Encode order
+// without building a map (this runs on every forwarded call).
+func (c callOptions) rawQuery() string {
+	if c.containerID == nil && c.forward == nil && c.timeout == nil {
+		return ""
+	}
+	var b strings.Builder
+	sep := func() {
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+	}
+	if c.containerID != nil {
+		b.WriteString("containerId=" + url.QueryEscape(*c.containerID))
+	}
+	if c.forward != nil {
+		sep()
+		if *c.forward {
+			b.WriteString("forward=true")
+		} else {
+			b.WriteString("forward=false")
+		}
+	}
+	if c.timeout != nil {
+		sep()
+		b.WriteString("timeout=" + strconv.Itoa(*c.timeout))
+	}
+	return b.String()
 }
 
 func (c callOptions) query() url.Values {

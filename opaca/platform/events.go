@@ -21,30 +21,39 @@ const (
 	eventError   = opaca.EventError
 )
 
-// eventLog is the bounded in-memory history (spec §10.2).
+// eventLog is the bounded in-memory history (spec §10.2): a ring buffer
+// when bounded, so recording never reallocates.
 type eventLog struct {
 	size int // <0 unbounded, 0 none
 
-	mu     sync.Mutex
-	events []opaca.Event
+	mu    sync.Mutex
+	ring  []opaca.Event // bounded: fixed capacity size
+	start int           // index of the oldest event in ring
+	n     int           // events in ring
+	all   []opaca.Event // unbounded
 }
 
-func newEventLog(size int) *eventLog { return &eventLog{size: size} }
+func newEventLog(size int) *eventLog {
+	l := &eventLog{size: size}
+	if size > 0 {
+		l.ring = make([]opaca.Event, size)
+	}
+	return l
+}
 
 func (l *eventLog) add(e opaca.Event) {
 	if l.size == 0 {
 		return
 	}
 	l.mu.Lock()
-	l.events = append(l.events, e)
-	if l.size > 0 && len(l.events) > l.size {
-		// drop the oldest; copy down now and then so the array does not grow
-		drop := len(l.events) - l.size
-		if cap(l.events) > 4*l.size+64 {
-			l.events = append([]opaca.Event(nil), l.events[drop:]...)
-		} else {
-			l.events = l.events[drop:]
-		}
+	if l.size < 0 {
+		l.all = append(l.all, e)
+	} else if l.n < l.size {
+		l.ring[(l.start+l.n)%l.size] = e
+		l.n++
+	} else {
+		l.ring[l.start] = e // overwrite the oldest
+		l.start = (l.start + 1) % l.size
 	}
 	l.mu.Unlock()
 }
@@ -52,7 +61,14 @@ func (l *eventLog) add(e opaca.Event) {
 func (l *eventLog) list() []opaca.Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]opaca.Event{}, l.events...)
+	if l.size < 0 {
+		return append([]opaca.Event{}, l.all...)
+	}
+	out := make([]opaca.Event, 0, l.n)
+	for i := 0; i < l.n; i++ {
+		out = append(out, l.ring[(l.start+i)%l.size])
+	}
+	return out
 }
 
 // recordEvent adds an event to the history and pushes SUCCESS events to

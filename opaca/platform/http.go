@@ -401,6 +401,17 @@ func writeError(w http.ResponseWriter, err error) {
 
 // readBody reads a JSON request body up to the configured limit.
 func (p *Platform) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > p.cfg.maxBody {
+		return nil, apiErr(http.StatusRequestEntityTooLarge, "Request body larger than %d bytes.", p.cfg.maxBody)
+	}
+	if r.ContentLength >= 0 && r.ContentLength < 64<<10 {
+		// the usual small JSON body of known length: one exact allocation
+		b := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, b); err != nil {
+			return nil, apiErr(http.StatusBadRequest, "Reading the request body failed.")
+		}
+		return b, nil
+	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, p.cfg.maxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError

@@ -168,12 +168,12 @@ func (w *memResponseWriter) Flush() {}
 
 // invokeInMemory runs an invocation on an in-process container's handler
 // without building a client request: the hot path of the platform.
-func invokeInMemory(ctx context.Context, h http.Handler, base, token, sender, loginToken, action, agentID string, body []byte, q url.Values) (json.RawMessage, error) {
+func invokeInMemory(ctx context.Context, h http.Handler, base, token, sender, loginToken, action, agentID string, body []byte, query string) (json.RawMessage, error) {
 	path := "/invoke/" + action
 	if agentID != "" {
 		path += "/" + agentID
 	}
-	u := &url.URL{Path: path, RawQuery: q.Encode()}
+	u := &url.URL{Path: path, RawQuery: query}
 	hdr := make(http.Header, 4)
 	hdr["Content-Type"] = jsonContentType
 	if token != "" {

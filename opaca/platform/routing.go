@@ -76,16 +76,21 @@ func (rq routeQuery) callOpts() []client.CallOption {
 	return opts
 }
 
-// query is the forwarded query string (same content as callOpts).
-func (rq routeQuery) query() url.Values {
-	q := url.Values{"forward": {"false"}}
+// query is the forwarded query string (same content as callOpts, in
+// url.Values.Encode order).
+func (rq routeQuery) query() string {
+	if !rq.hasContainerID && rq.timeout == "" {
+		return "forward=false"
+	}
+	var b strings.Builder
 	if rq.hasContainerID {
-		q.Set("containerId", rq.containerID)
+		b.WriteString("containerId=" + url.QueryEscape(rq.containerID) + "&")
 	}
+	b.WriteString("forward=false")
 	if rq.timeout != "" {
-		q.Set("timeout", strconv.Itoa(rq.timeoutSec))
+		b.WriteString("&timeout=" + strconv.Itoa(rq.timeoutSec))
 	}
-	return q
+	return b.String()
 }
 
 func (p *Platform) candidates(rq routeQuery) []candidate {
@@ -191,7 +196,7 @@ func (p *Platform) invokeCtx(ctx context.Context, timeoutSec int) (context.Conte
 	case p.cfg.forwardTimeout > 0:
 		return context.WithTimeout(ctx, p.cfg.forwardTimeout)
 	}
-	return context.WithCancel(ctx)
+	return ctx, func() {} // the request context alone bounds the call
 }
 
 func (p *Platform) observeForward(ctx context.Context, receiver string, start time.Time, err error) {
@@ -228,7 +233,7 @@ func (p *Platform) handleInvoke(w http.ResponseWriter, r *http.Request) {
 			lastErr = downstreamErr(c.receiver(), err)
 			continue
 		}
-		w.Header().Set("Content-Type", "application/json")
+		w.Header()["Content-Type"] = jsonContentType
 		_, _ = w.Write(res)
 		return
 	}
