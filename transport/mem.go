@@ -37,8 +37,9 @@ type Faults struct {
 	// Delay is added to every frame's delivery; frames keep their order.
 	Delay time.Duration
 	// Seed drives the drop decisions. Each direction of each connection has
-	// its own generator seeded from Seed and the two names, so a test that
-	// sends the same frames sees the same drops on every run.
+	// its own generator seeded from Seed and the two names (and re-seeded
+	// whenever the network's faults are changed), so a test that sends the
+	// same frames sees the same drops on every run.
 	Seed int64
 }
 
