@@ -371,3 +371,27 @@ func TestOversizedFrameFailsLocally(t *testing.T) {
 	<-got
 	assert.True(t, hasPeer(a, b.ID()))
 }
+
+func TestObserverEvents(t *testing.T) {
+	noLeaks(t)
+	net := transport.NewMemNetwork()
+	ra, rb := &recorder{}, &recorder{}
+	a := memNode(t, net, "a", WithObserver(ra))
+	b := memNode(t, net, "b", WithObserver(rb))
+	joined(t, a, b)
+	require.Eventually(t, func() bool {
+		return ra.count(func(r *recorder) int { return len(r.ups) }) == 1 && rb.count(func(r *recorder) int { return len(r.ups) }) == 1
+	}, 5*time.Second, time.Millisecond)
+	ra.mu.Lock()
+	assert.Equal(t, []string{b.ID()}, ra.joins)
+	assert.Equal(t, []string{b.ID()}, ra.ups)
+	ra.mu.Unlock()
+	rb.mu.Lock()
+	assert.Equal(t, []string{a.ID()}, rb.joins)
+	rb.mu.Unlock()
+	require.NoError(t, b.Close())
+	require.Eventually(t, func() bool { return ra.count(func(r *recorder) int { return len(r.downs) }) == 1 }, 5*time.Second, time.Millisecond)
+	ra.mu.Lock()
+	assert.Equal(t, []string{b.ID()}, ra.downs)
+	ra.mu.Unlock()
+}
