@@ -140,14 +140,15 @@ func New(image opaca.AgentContainerImage, opts ...Option) (*Container, error) {
 		if cfg.httpClient != nil {
 			copts = append(copts, client.WithHTTPClient(cfg.httpClient))
 		}
-		if env.Token != "" {
-			copts = append(copts, client.WithTokenRenewal())
-		}
 		cl, err := client.New(env.PlatformURL, copts...)
 		if err != nil {
 			return nil, fmt.Errorf("container: platform client: %w", err)
 		}
 		c.platform, c.ownClient = cl, cl
+		if env.Token != "" {
+			c.wg.Add(1)
+			go c.renewLoop(cl)
+		}
 	}
 	c.mux = c.routes()
 	if cfg.startDelay > 0 {

@@ -232,6 +232,7 @@ type fakePlatform struct {
 	requests []recorded
 	notifies int
 	token    string // answer of GET /token
+	tokenErr int    // how many GET /token fail before one succeeds
 
 	notifyGate chan struct{} // when set, notify handlers wait on it
 	events     chan opaca.Event
@@ -277,8 +278,13 @@ func newFakePlatform(t testing.TB) *fakePlatform {
 			_, _ = w.Write([]byte("true"))
 		case r.URL.Path == "/token":
 			f.mu.Lock()
-			tok := f.token
+			tok, fail := f.token, f.tokenErr > 0
+			f.tokenErr--
 			f.mu.Unlock()
+			if fail {
+				opaca.WriteError(w, 500, "token service down")
+				return
+			}
 			_, _ = w.Write([]byte(tok))
 		case strings.HasPrefix(r.URL.Path, "/invoke/Missing"):
 			opaca.WriteError(w, 404, "no such action")

@@ -154,8 +154,9 @@ func TestTokenRenewal(t *testing.T) {
 	p := newFakePlatform(t)
 	original := jwtWithLifetime(time.Now().Add(-2*time.Second), 3*time.Second) // half-life already passed
 	p.token = "renewed-token"
+	p.tokenErr = 1 // the first renewal fails and is retried after 1 s
 	f := newFixture(t, WithEnv(platformEnv(p, original)), WithoutAutoNotify())
-	require.Eventually(t, func() bool { return len(p.find("GET", "/token")) >= 1 }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(p.find("GET", "/token")) >= 2 }, 10*time.Second, 10*time.Millisecond)
 	tr := p.find("GET", "/token")[0]
 	assert.Equal(t, "Bearer "+original, tr.header.Get("Authorization"))
 
