@@ -98,7 +98,8 @@ func NewNode(opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	if cfg.transport == nil {
-		cfg.transport, err = transport.NewRegistry()
+		// The node's logger also reports framing errors of its connections.
+		cfg.transport, err = transport.NewRegistry(transport.WithLogger(cfg.logger))
 		if err != nil {
 			return nil, fmt.Errorf("rt2rt: default transport: %w", err)
 		}
