@@ -131,6 +131,20 @@ func BenchmarkCalvinIPParallelSend200B(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "frames/s")
 }
 
+func BenchmarkCalvinIPTLSOneWay200B(b *testing.B) {
+	pki := newTestPKI(b)
+	server, err := NewCalvinIPTransport(WithTLS(pki.serverConfig()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	client, err := NewCalvinIPTransport(WithTLS(pki.clientConfig(true)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, c := benchPair(b, tlsDialListen{server, client}, "calvinip://127.0.0.1:0")
+	benchOneWay(b, a, c, 200)
+}
+
 func BenchmarkCalvinIPOneWay4KiB(b *testing.B) {
 	tr, err := NewCalvinIPTransport()
 	if err != nil {
