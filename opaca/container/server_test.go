@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -555,4 +557,25 @@ func TestWithCloser(t *testing.T) {
 	require.NoError(t, c.Close())
 	require.NoError(t, c.Close())
 	assert.Equal(t, 1, cc.n, "closed once, at shutdown")
+}
+
+func TestLoadImage(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "image.json")
+	require.NoError(t, os.WriteFile(good, []byte(`{"imageName":"from-file","apiPort":9000,"parameters":[{"name":"p","type":"string","required":false,"confidential":false,"defaultValue":"d"}]}`), 0o600))
+	img, err := LoadImage(good)
+	require.NoError(t, err)
+	assert.Equal(t, "from-file", img.ImageName)
+	c, err := New(img, WithEnv(nil))
+	require.NoError(t, err)
+	defer c.Close()
+	assert.Equal(t, 9000, c.APIPort())
+	assert.Equal(t, opaca.Arguments{"p": "d"}, c.Info().Arguments)
+
+	bad := filepath.Join(dir, "bad.json")
+	require.NoError(t, os.WriteFile(bad, []byte(`{"imageName":"x","unknown":1}`), 0o600))
+	_, err = LoadImage(bad)
+	assert.ErrorIs(t, err, opaca.ErrUnprocessable)
+	_, err = LoadImage(filepath.Join(dir, "missing.json"))
+	assert.Error(t, err)
 }
