@@ -134,7 +134,7 @@ func (fr *frameReader) next(r *bufio.Reader, maxSize int, buf []byte, alloc func
 			return nil, errFrameTooLarge(n, maxSize)
 		}
 		fr.want = int(n)
-		if fr.want <= largeFrameStep {
+		if fr.want <= largeFrameStep || (buf != nil && cap(buf) >= fr.want) {
 			// Cap the slice at the frame: reads must not run into the next one.
 			fr.frame = frameBuffer(fr.want, buf, alloc)[:0:fr.want]
 		} else {

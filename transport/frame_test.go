@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"testing"
 
@@ -238,11 +239,22 @@ func TestReadFrameLargeGrowsIncrementally(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, payload, got)
 
+	// A buffer large enough is used even for a long frame.
+	buf := make([]byte, 0, len(payload))
+	got, err = ReadFrame(bufio.NewReader(bytes.NewReader(AppendFrame(nil, payload))), DefaultMaxFrameSize, buf)
+	require.NoError(t, err)
+	assert.Equal(t, payload, got)
+	assert.Same(t, &buf[:1][0], &got[0])
+
 	// A peer announcing 20 MiB and sending little makes us allocate little.
 	short := append(AppendFrame(nil, nil)[:0], 0x01, 0x40, 0x00, 0x00)
 	short = append(short, payload[:100]...)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
 	_, err = ReadFrame(bufio.NewReader(bytes.NewReader(short)), DefaultMaxFrameSize, nil)
+	runtime.ReadMemStats(&after)
 	require.ErrorIs(t, err, ErrTruncatedFrame)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(4<<20), "announced 20 MiB must not be allocated up front")
 }
 
 func TestAppendFrame(t *testing.T) {
