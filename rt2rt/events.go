@@ -1,6 +1,9 @@
 package rt2rt
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // PeerEvent reports a link to a peer coming up or going down.
 type PeerEvent struct {
@@ -80,11 +83,15 @@ func (q *eventQueue) run() {
 		ev := q.queue[0]
 		q.queue[0] = PeerEvent{}
 		q.queue = q.queue[1:]
-		subs := make([]func(PeerEvent), 0, len(q.subs))
-		for id := 0; id < q.nextSub; id++ {
-			if f, ok := q.subs[id]; ok {
-				subs = append(subs, f)
-			}
+		// Subscribers are called in the order they subscribed.
+		ids := make([]int, 0, len(q.subs))
+		for id := range q.subs {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		subs := make([]func(PeerEvent), len(ids))
+		for i, id := range ids {
+			subs[i] = q.subs[id]
 		}
 		q.mu.Unlock()
 		if ev.Up {
