@@ -41,9 +41,9 @@ func (r *Request) BodyMap() map[string]any {
 }
 
 // Response is what a route answers. A nil Body with a 200-206 status is
-// sent as 204 No Content (Calvin's rule, §12.1); NoBody sends the status
-// without a body even for success (error answers never have one unless a
-// Body is given).
+// sent as 204 No Content (Calvin's rule, §12.1); any other status with a nil
+// Body is sent without a body, as Calvin sends its errors. A non-nil Body
+// is sent as JSON with Content-Type application/json.
 type Response struct {
 	Status int
 	Body   any
