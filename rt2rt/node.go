@@ -16,12 +16,11 @@ import (
 )
 
 // Node is one RT2RT runtime: it listens, joins peers, keeps one link per peer
-// and carries requests, replies and fire-and-forget messages over them.
-//
-// Ownership: mu guards links, routes, known, dialing, pending, conns,
-// and forwarders; the handler table is copy-on-write; subscribers
-// belong to the event dispatcher (see events.go).
+// and carries requests, replies and fire-and-forget messages over them. Its
+// methods are safe for concurrent use.
 type Node struct {
+	// Ownership: mu guards every map below it; the handler table is
+	// copy-on-write; subscribers belong to the event dispatcher (events.go).
 	id     string
 	cfg    config
 	log    *slog.Logger
