@@ -107,10 +107,10 @@ func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	open := isOpen(r.Method, path)
 	authz := r.Header.Get("Authorization")
 	if authz != "" || (p.cfg.requireAuth && !open) {
-		user, err := p.authenticate(authz)
-		if err != nil {
+		user, failure := p.authenticate(authz)
+		if failure != "" {
 			hdr.Set("WWW-Authenticate", "Bearer")
-			writeError(w, &APIError{Status: http.StatusUnauthorized, Message: err.Error()})
+			writeError(w, &APIError{Status: http.StatusUnauthorized, Message: failure})
 			return
 		}
 		ri.user, ri.hasToken = user, true
@@ -207,26 +207,27 @@ func (h *apiHandler) fastRoute(r *http.Request) http.Handler {
 	return fn
 }
 
-// authenticate checks a bearer header and returns the token's subject.
-func (p *Platform) authenticate(authz string) (string, error) {
+// authenticate checks a bearer header and returns the token's subject,
+// or the message of the 401 answer.
+func (p *Platform) authenticate(authz string) (user, failure string) {
 	tok, ok := strings.CutPrefix(authz, "Bearer ")
 	if !ok {
 		if authz == "" {
-			return "", errors.New("Missing token.")
+			return "", "Missing token."
 		}
-		return "", errors.New("Authorization is not a Bearer token.")
+		return "", "Authorization is not a Bearer token."
 	}
 	claims, err := p.signer.Verify(strings.TrimSpace(tok))
 	if err != nil {
 		if strings.Contains(err.Error(), "expired") {
-			return "", errors.New("Token expired.")
+			return "", "Token expired."
 		}
-		return "", errors.New("Invalid token.")
+		return "", "Invalid token."
 	}
 	if !p.users.Exists(claims.Subject) {
-		return "", errors.New("Username not found.")
+		return "", "Username not found."
 	}
-	return claims.Subject, nil
+	return claims.Subject, ""
 }
 
 var openPrefixes = []string{"/v3/api-docs/", "/swagger-ui/", "/swagger-resources/", "/webjars/"}

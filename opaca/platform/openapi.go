@@ -185,9 +185,9 @@ func writeYAML(buf *bytes.Buffer, v any, indent int, inList bool) {
 		buf.WriteString("\n")
 		for _, item := range x {
 			buf.WriteString(pad + "- ")
-			switch item.(type) {
+			switch it := item.(type) {
 			case map[string]any:
-				if len(item.(map[string]any)) == 0 {
+				if len(it) == 0 {
 					buf.WriteString("{}\n")
 					continue
 				}

@@ -298,21 +298,7 @@ func (p *Platform) changed() {
 	}
 }
 
-// go runs fn in the background until shutdown.
-func (p *Platform) goBG(fn func(ctx context.Context)) {
-	p.bg.Add(1)
-	go func() {
-		defer p.bg.Done()
-		fn(p.ctx)
-	}()
-}
-
 // httpClient is used for all outbound calls; it never follows redirects.
 func (p *Platform) httpClient() *http.Client {
 	return &http.Client{Transport: p.transport}
-}
-
-// now formats timestamps (spec §2.3).
-func formatTime(t time.Time) string {
-	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 }

@@ -3,7 +3,6 @@ package platform
 import (
 	"context"
 	"errors"
-	"fmt"
 )
 
 // Runner kinds, stored with each container in the state file.
@@ -67,10 +66,3 @@ var (
 	// ErrRunnerFailed: any other backend failure (502).
 	ErrRunnerFailed = errors.New("platform: container backend failed")
 )
-
-func runnerErr(kind string, err error) error {
-	if errors.Is(err, ErrImageNotFound) || errors.Is(err, ErrInvalidParameters) || errors.Is(err, ErrRunnerFailed) {
-		return err
-	}
-	return fmt.Errorf("%w: %s: %v", ErrRunnerFailed, kind, err)
-}
