@@ -92,6 +92,10 @@ func TestAuthRoutes(t *testing.T) {
 		{"DELETE", "/users/zz", "", "admin"},
 		{"GET", "/config", "", "guest"},
 		{"GET", "/token", "", "guest"},
+		{"GET", "/subscribe", "", "guest"},
+		{"GET", "/", "", "guest"},
+		{"POST", "/containers/login/" + id, `{"username":"u","password":"p"}`, "user"},
+		{"POST", "/containers/notify", "ghost-id", "contrib"},
 	}
 	rank := map[string]int{"guest": 1, "user": 2, "contrib": 3, "admin": 4}
 	for _, c := range cases {
