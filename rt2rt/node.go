@@ -60,6 +60,8 @@ type Node struct {
 	sleepers   map[string]*sleeper   // peer id -> messages held in sleep mode
 	nSleepers  atomic.Int32          // len(sleepers), read without the lock
 
+	handshakes atomic.Int32 // incoming joins in progress
+
 	events *eventQueue
 	wg     sync.WaitGroup // every goroutine but the event dispatcher
 }
@@ -399,11 +401,22 @@ func (n *Node) acceptLoop(ln transport.Listener) {
 			continue
 		}
 		delay = 0
+		if n.handshakes.Add(1) > maxHandshakes {
+			// A flood of silent connections must not grow without bound.
+			n.handshakes.Add(-1)
+			n.log.Warn("too many joins in progress; connection refused", "remote", c.RemoteURI())
+			_ = c.Close()
+			continue
+		}
 		if !n.trackConn(c) {
+			n.handshakes.Add(-1)
 			_ = c.Close()
 			return
 		}
 		n.wg.Add(1)
-		go n.respond(c)
+		go func() {
+			defer n.handshakes.Add(-1)
+			n.respond(c)
+		}()
 	}
 }

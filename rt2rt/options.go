@@ -31,6 +31,8 @@ const (
 	// maxJoinAttempts is how many invalid first frames a responder answers
 	// before it gives up on the connection (§2.3 allows closing).
 	maxJoinAttempts = 8
+	// maxHandshakes bounds the incoming joins in progress at once.
+	maxHandshakes = 1024
 )
 
 // JoinValidator decides whether a peer may join. A non-nil error rejects the
