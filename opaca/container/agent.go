@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
 	"sync"
 
@@ -339,6 +340,8 @@ func (a *Agent) Description() opaca.AgentDescription {
 	}
 	for i, act := range a.actions {
 		d.Actions[i] = act.desc
+		// callers own what they get: copy the shared parameter map
+		d.Actions[i].Parameters = maps.Clone(act.desc.Parameters)
 	}
 	for i, s := range a.streams {
 		d.Streams[i] = s.desc

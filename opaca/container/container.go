@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -202,7 +203,7 @@ func (c *Container) Info() opaca.AgentContainer {
 	return opaca.AgentContainer{
 		ContainerID:  c.env.ContainerID,
 		Image:        c.image,
-		Arguments:    c.arguments,
+		Arguments:    maps.Clone(c.arguments),
 		Agents:       c.Agents(),
 		Owner:        c.env.Owner,
 		RunningSince: c.started,
