@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshkit/meshkit/opaca"
 	"github.com/meshkit/meshkit/opaca/client"
+	"github.com/meshkit/meshkit/opaca/sample"
 )
 
 const benchClients = 16
@@ -107,4 +108,36 @@ func BenchmarkInvokeForwarded(b *testing.B) {
 		return err
 	}
 	compare(b, direct, forwarded, "forwarded")
+}
+
+// sampleFactory hosts the real SDK sample container in-process.
+func sampleFactory(env map[string]string) (InProcessContainer, error) {
+	return sample.New(sample.WithEnv(env), sample.WithStartDelay(0), sample.WithoutHelpers())
+}
+
+func samplePost() opaca.PostAgentContainer {
+	img := sample.Image()
+	img.Requires = nil
+	img.ExtraPorts = nil
+	img.APIPort = fakeAPIPort + 1000
+	return opaca.PostAgentContainer{Image: img, Arguments: opaca.Arguments{"username": "u", "password": "p"}}
+}
+
+// BenchmarkInvokeSDKContainer compares invoking Add on the SDK's sample
+// container directly and through the platform.
+func BenchmarkInvokeSDKContainer(b *testing.B) {
+	tp := startPlatform(b, WithInProcessImage(sample.Image().ImageName, sampleFactory))
+	id, err := tp.c.PostContainer(context.Background(), samplePost(), 0)
+	require.NoError(b, err)
+	cc, err := client.NewContainer(tp.container(id).url, client.WithHTTPClient(&http.Client{Transport: newTransport()}))
+	require.NoError(b, err)
+	direct := func(ctx context.Context) error {
+		_, err := cc.Invoke(ctx, "Add", "sample1", benchArgs)
+		return err
+	}
+	viaPlatform := func(ctx context.Context) error {
+		_, err := tp.c.Invoke(ctx, "Add", "sample1", benchArgs)
+		return err
+	}
+	compare(b, direct, viaPlatform, "platform")
 }

@@ -90,15 +90,17 @@ type apiHandler struct {
 func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := h.p
 	hdr := w.Header()
-	// canonical keys and shared values: this runs on every request
+	// canonical key and shared value: this runs on every request; methods
+	// and headers matter only for preflight answers
 	hdr["Access-Control-Allow-Origin"] = corsAny
-	hdr["Access-Control-Allow-Methods"] = corsMethods
-	if ah := r.Header.Get("Access-Control-Request-Headers"); ah != "" {
-		hdr.Set("Access-Control-Allow-Headers", ah)
-	} else {
-		hdr["Access-Control-Allow-Headers"] = corsAny
-	}
 	if r.Method == http.MethodOptions {
+		hdr["Access-Control-Allow-Methods"] = corsMethods
+		if ah := r.Header.Get("Access-Control-Request-Headers"); ah != "" {
+			hdr.Set("Access-Control-Allow-Headers", ah)
+		} else {
+			hdr["Access-Control-Allow-Headers"] = corsAny
+		}
+		hdr.Set("Access-Control-Max-Age", "3600")
 		w.WriteHeader(http.StatusOK)
 		return
 	}

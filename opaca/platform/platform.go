@@ -121,6 +121,7 @@ func New(opts ...Option) (*Platform, error) {
 	t.MaxIdleConns = 512
 	t.MaxIdleConnsPerHost = 128
 	t.ResponseHeaderTimeout = 0 // invocations may run long; contexts bound them
+	t.DisableCompression = true // JSON between platforms is small; gzip costs more than it saves
 	p.transport = t
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	if cfg.stateFile != "" {

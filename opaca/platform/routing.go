@@ -165,7 +165,7 @@ func (c candidate) hasStream(stream, agentID string, rq routeQuery) bool {
 }
 
 // matchInvoke returns (full match, action found but arguments invalid).
-func (c candidate) matchInvoke(ctx context.Context, action, agentID string, args map[string]json.RawMessage, rq routeQuery) (bool, bool) {
+func (c candidate) matchInvoke(ctx context.Context, action, agentID string, body []byte, rq routeQuery) (bool, bool) {
 	mismatch := false
 	for _, ac := range c.containers() {
 		if rq.hasContainerID && ac.ContainerID != rq.containerID {
@@ -179,7 +179,7 @@ func (c candidate) matchInvoke(ctx context.Context, action, agentID string, args
 			if !ok {
 				continue
 			}
-			if c.validator(ac.ContainerID).valid(ctx, act, args) {
+			if c.validator(ac.ContainerID).valid(ctx, act, body) {
 				return true, false
 			}
 			mismatch = true
@@ -214,8 +214,9 @@ func (p *Platform) handleInvoke(w http.ResponseWriter, r *http.Request) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}") // Go: an empty body is {}
 	}
-	var args map[string]json.RawMessage
-	if err := json.Unmarshal(body, &args); err != nil || args == nil {
+	// validation scans the raw body per candidate; decoding it into a map
+	// here would cost an allocation per argument on the hot path
+	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(body) {
 		writeError(w, apiErr(http.StatusUnprocessableEntity, "The invoke body must be a JSON object of arguments."))
 		return
 	}
@@ -223,7 +224,7 @@ func (p *Platform) handleInvoke(w http.ResponseWriter, r *http.Request) {
 	var lastErr error
 	mismatch := false
 	for _, c := range p.candidates(rq) {
-		full, mm := c.matchInvoke(ctx, action, agentID, args, rq)
+		full, mm := c.matchInvoke(ctx, action, agentID, body, rq)
 		mismatch = mismatch || mm
 		if !full {
 			continue

@@ -2,7 +2,6 @@ package platform
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/meshkit/meshkit/opaca"
 )
@@ -20,10 +19,11 @@ func newArgValidator(img opaca.AgentContainerImage, log slogger) *argValidator {
 	return &argValidator{v: v}
 }
 
-func (a *argValidator) valid(ctx context.Context, act opaca.Action, args map[string]json.RawMessage) bool {
+// valid validates a raw invoke body (a JSON object).
+func (a *argValidator) valid(ctx context.Context, act opaca.Action, body []byte) bool {
 	var v *opaca.Validator
 	if a != nil {
 		v = a.v
 	}
-	return v.ValidateArguments(ctx, act.Parameters, args) == nil
+	return v.ValidateBody(ctx, act.Parameters, body) == nil
 }
