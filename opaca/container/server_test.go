@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -578,4 +579,27 @@ func TestLoadImage(t *testing.T) {
 	assert.ErrorIs(t, err, opaca.ErrUnprocessable)
 	_, err = LoadImage(filepath.Join(dir, "missing.json"))
 	assert.Error(t, err)
+}
+
+func TestListenAndServe(t *testing.T) {
+	checkGoroutines(t)
+	c, err := New(testImage(), WithEnv(nil), WithLogger(slog.New(slog.DiscardHandler)), WithHTTPClient(http.DefaultClient))
+	require.NoError(t, err)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	assert.Error(t, c.ListenAndServe(taken.Addr().String()), "address in use")
+
+	served := make(chan error, 1)
+	go func() { served <- c.ListenAndServe("127.0.0.1:0") }()
+	// Shutdown may win the race against the listener; both ends are clean.
+	require.Eventually(t, func() bool {
+		c.srvMu.Lock()
+		defer c.srvMu.Unlock()
+		return len(c.servers) == 1
+	}, 5*time.Second, time.Millisecond)
+	require.NoError(t, c.Shutdown(context.Background()))
+	assert.NoError(t, <-served)
+	assert.Equal(t, "test-image", c.Image().ImageName)
+	assert.NotNil(t, c.Validator())
 }
