@@ -655,15 +655,15 @@ func (p *peerState) run() {
 		p.mu.Unlock()
 
 		ctx := bc.get(p.f.ctx, p.f.cfg.sendTimeout)
-		working := link != nil && linkWorking(link)
 		for i, r := range replies {
 			l := r.link
 			if l == nil {
 				l = link
 			}
 			// A reply on a tunnel that is down would only wait in its queue
-			// and go out stale; the sender resends and gets a fresh one.
-			if l != nil && (l != link || working) {
+			// (and make the tunnel re-join from this side) and go out stale;
+			// the sender resends and gets a fresh one.
+			if l != nil && linkWorking(l) {
 				if err := l.Send(ctx, r.rep); err != nil {
 					p.f.cfg.log.Debug("token tunnel: reply not sent", "peer", p.id, "err", err)
 				}
@@ -723,6 +723,12 @@ func (p *peerState) sendFor(ctx context.Context, link Link, s *Sender, frames []
 	now := time.Now()
 	s.mu.Lock()
 	frames = s.core.collect(now, frames)
+	if len(frames) > 1 && !linkWorking(link) {
+		// The tunnel went down before its Down event reached us: one token
+		// starts the re-join, the rest would only queue up.
+		s.core.unsent(frames[1].pos, now)
+		frames = frames[:1]
+	}
 	wake := s.core.wake()
 	s.mu.Unlock()
 	s.armTimer(wake)

@@ -122,23 +122,38 @@ func TestNodesMemCutsAndDrops(t *testing.T) {
 			require.NoError(t, mn.SetFaults(transport.Faults{DropRate: 0.02, Seed: seed}))
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
+			cuts := 0
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				tick := time.NewTicker(30 * time.Millisecond)
-				defer tick.Stop()
-				for {
-					select {
-					case <-stop:
-						return
-					case <-tick.C:
-						mn.CutLink(an, bn)
-					}
-				}
+				cutWhileProgressing(stop, 10*time.Millisecond, 200, p.snd, func() { cuts += mn.CutLink(an, bn) })
 			}()
-			defer func() { close(stop); wg.Wait() }()
-			streamOK(t, p, 1500, 60*time.Second)
+			streamOK(t, p, 1500, 60*time.Second, func() string { return describe(a) + "\n" + describe(b) })
+			close(stop)
+			wg.Wait()
+			assert.GreaterOrEqual(t, cuts, 3, "the stream crossed several cuts")
 		})
+	}
+}
+
+// cutWhileProgressing calls cut at most every period, and only once the
+// stream has moved every tokens since the previous cut: the node backs off
+// re-joins to a peer whose links keep dying (20 ms doubling to 2 s), and a
+// blind cutter would mostly measure that backoff.
+func cutWhileProgressing(stop <-chan struct{}, period time.Duration, every uint64, s *Sender, cut func()) {
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	last := s.Stats().Read
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		if r := s.Stats().Read; r >= last+every {
+			last = r
+			cut()
+		}
 	}
 }
 
@@ -222,16 +237,7 @@ func TestNodesTCPKilledConnection(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				kills += rl.kill()
-			}
-		}
+		cutWhileProgressing(stop, 10*time.Millisecond, 1000, p.snd, func() { kills += rl.kill() })
 	}()
 	streamOK(t, p, 10000, 60*time.Second, func() string { return describe(a) + "\n" + describe(b) })
 	close(stop)
