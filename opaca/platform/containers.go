@@ -287,6 +287,7 @@ func (p *Platform) startContainer(ctx context.Context, req opaca.PostAgentContai
 	}
 	info.ContainerID = id
 	info.Owner = owner
+	stripConfidential(info, req.Image)
 	info.Connectivity = &opaca.Connectivity{PublicURL: started.PublicURL, APIPortMapping: started.APIHostPort, ExtraPortMappings: extraMap}
 	e.info = *info
 	e.val = newArgValidator(info.Image, p.log)
@@ -344,6 +345,18 @@ func (p *Platform) waitForInfo(ctx context.Context, e *containerEntry, deadline 
 			case <-ctx.Done():
 				t.Stop()
 			case <-t.C:
+			}
+		}
+	}
+}
+
+// stripConfidential removes confidential parameter values a container
+// reported in its /info anyway: they must never be served (spec §3.2).
+func stripConfidential(info *opaca.AgentContainer, posted opaca.AgentContainerImage) {
+	for _, params := range [][]opaca.ImageParameter{posted.Parameters, info.Image.Parameters} {
+		for _, prm := range params {
+			if prm.Confidential {
+				delete(info.Arguments, prm.Name)
 			}
 		}
 	}
@@ -615,6 +628,7 @@ func (p *Platform) refreshContainer(ctx context.Context, id string) (bool, error
 		cur := p.containers[idx]
 		ne := *cur
 		info.ContainerID, info.Owner, info.Connectivity = cur.id, cur.info.Owner, cur.info.Connectivity
+		stripConfidential(info, cur.req.Image)
 		ne.info = *info
 		ne.val = newArgValidator(info.Image, p.log)
 		list := slices.Clone(p.containers)

@@ -75,6 +75,9 @@ func (f *fakeAC) agent() opaca.AgentDescription {
 
 func (f *fakeAC) info() opaca.AgentContainer {
 	args := opaca.Arguments{"AGENT": f.agentID()}
+	if s, ok := f.env["secret"]; ok {
+		args["secret"] = s // a misbehaving container reporting a confidential value
+	}
 	return opaca.AgentContainer{
 		ContainerID:  f.env["CONTAINER_ID"],
 		Image:        f.image,

@@ -79,6 +79,18 @@ func TestContainerLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, found)
 
+	// a confidential argument reported by the container is never served
+	req := fakePost("agentS")
+	req.Arguments["secret"] = "hunter2"
+	sid, err := tp.c.PostContainer(ctx, req, 0)
+	require.NoError(t, err)
+	assert.Equal(t, "hunter2", tp.reg.get(sid).env["secret"], "the container gets the value")
+	sc, _, err := tp.c.Container(ctx, sid)
+	require.NoError(t, err)
+	assert.NotContains(t, sc.Arguments, "secret")
+	_, err = tp.c.DeleteContainer(ctx, sid)
+	require.NoError(t, err)
+
 	// a temporary user exists for the container (§8.2 step 7)
 	assert.True(t, tp.users.Exists(id))
 
