@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -278,4 +279,35 @@ func TestDefaults(t *testing.T) {
 	_, ok = dockerEndpoint(env(map[string]string{"DOCKER_HOST": "npipe://x"}))
 	assert.False(t, ok)
 	assert.Equal(t, []string{"a", "b"}, split("a;b", ";"))
+}
+
+// TestProgramBinary builds the program and runs it as a real process:
+// the ready line is the only stdout output and SIGTERM exits with 0.
+func TestProgramBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the program")
+	}
+	bin := filepath.Join(t.TempDir(), "platform")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	require.NoError(t, build.Run())
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "LOG_LEVEL=debug")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	var stderr strings.Builder
+	cmd.Stderr = &lockedWriter{w: &stderr}
+	require.NoError(t, cmd.Start())
+	sc := bufio.NewScanner(stdout)
+	require.True(t, sc.Scan(), "ready line")
+	line := sc.Text()
+	require.True(t, strings.HasPrefix(line, "ready url=http://127.0.0.1:"), line)
+	c, err := client.New(strings.TrimPrefix(line, "ready url="))
+	require.NoError(t, err)
+	info, err := c.Info(context.Background())
+	require.NoError(t, err)
+	assert.Contains(t, info.Provides, "config:require-auth=false")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	assert.False(t, sc.Scan(), "nothing else on stdout")
+	require.NoError(t, cmd.Wait(), "exit status 0")
 }

@@ -242,3 +242,21 @@ func TestAuthConnections(t *testing.T) {
 	assert.Equal(t, 502, client.StatusCode(err), "GUEST may not POST /connections at B")
 	assert.False(t, a2.users.Exists(b.url))
 }
+
+func TestPeerTokenRenewed(t *testing.T) {
+	a := startPlatform(t)
+	b := startPlatform(t, WithRequireAuth(true))
+	short, err := b.signer.Issue("admin", 2*time.Second) // renewed at half its lifetime
+	require.NoError(t, err)
+	ok, err := a.c.Connect(context.Background(), opaca.ConnectionRequest{URL: b.url, Token: short})
+	require.NoError(t, err)
+	require.True(t, ok)
+	pe := a.findPeer(b.url)
+	require.NotNil(t, pe)
+	require.Eventually(t, func() bool { return pe.cl.Token() != short }, 10*time.Second, 20*time.Millisecond)
+	iat, exp, ok := client.TokenTimes(pe.cl.Token())
+	require.True(t, ok)
+	assert.Greater(t, exp.Sub(iat), time.Hour, "a fresh /token token replaced the short one")
+	_, err = a.c.Agents(context.Background(), true)
+	require.NoError(t, err)
+}
