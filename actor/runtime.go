@@ -599,6 +599,7 @@ func (r *Runtime) Connect(ctx context.Context, outPortID, inPortID string) error
 		return err
 	}
 	op.q.AddReader(ip.id)
+	r.alignLocal(op, ip)
 	op.setConn(conn{peerID: ip.id, local: ip})
 	ip.setConn(conn{peerID: op.id, local: op})
 	op.inst.updateConnected()
@@ -606,6 +607,31 @@ func (r *Runtime) Connect(ctx context.Context, outPortID, inPortID string) error
 	op.inst.wake()
 	ip.inst.wake()
 	return nil
+}
+
+// alignLocal lines an outport reader up with the inport it now feeds
+// directly. A remote connection may have delivered tokens whose
+// acknowledgement never came back (it was cut by a migration); over the
+// wire the receiver would ACK them as duplicates (spec §7.8), here the
+// reader skips them. Sequence numbers are positions minus reader_offset.
+func (r *Runtime) alignLocal(op, ip *port) {
+	_ = op.q.Cancel(ip.id)
+	pos, err := op.q.Positions(ip.id)
+	if err != nil {
+		return
+	}
+	want := ip.q.WritePos()
+	seq := pos.Read - pos.Offset
+	for seq < want {
+		if _, err := op.q.Peek(ip.id); err != nil {
+			break
+		}
+		seq++
+	}
+	_ = op.q.Commit(ip.id)
+	if seq != want {
+		r.log.Warn("local connection positions differ", "outport", op.id, "inport", ip.id, "next_seq", seq, "inport_write_pos", want)
+	}
 }
 
 // Disconnect removes the connection between a local port and a peer port
@@ -631,15 +657,16 @@ func (r *Runtime) disconnectLocked(p *port, peerPortID string, mode DisconnectMo
 	var c conn
 	if i >= 0 {
 		c = p.conns[i]
+		// Stop the endpoint before the queue loses the reader it uses.
+		if c.ep != nil {
+			c.ep.Detach(mode)
+		}
 		p.dropConn(peerPortID, mode)
 		p.inst.updateConnected()
 	}
 	p.inst.mu.Unlock()
 	if i < 0 {
 		return
-	}
-	if c.ep != nil {
-		c.ep.Detach(mode)
 	}
 	if c.local != nil {
 		pp := c.local
@@ -684,6 +711,35 @@ func (r *Runtime) AttachEndpoint(portID, peerPortID string, ep Endpoint) (*token
 	a.updateConnected()
 	a.wake()
 	return p.q, nil
+}
+
+// RemoteQueue prepares a local port for a remote connection to peerPortID
+// and returns its queue and direction: the queue is created if needed and,
+// for an outport, peerPortID becomes one of its readers (positions of an
+// earlier connection of the same pair are kept). Call AttachEndpoint next.
+func (r *Runtime) RemoteQueue(portID, peerPortID string) (*token.FIFO, Direction, error) {
+	r.mu.RLock()
+	p, ok := r.ports[portID]
+	r.mu.RUnlock()
+	if !ok {
+		return nil, "", fmt.Errorf("%w: %q", ErrUnknownPort, portID)
+	}
+	a := p.inst
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.life == gone {
+		return nil, "", fmt.Errorf("%w: %q", ErrUnknownPort, portID)
+	}
+	if p.dir == In && len(p.conns) > 0 && p.findConn(peerPortID) < 0 {
+		return nil, "", fmt.Errorf("%w: inport %q already has a writer", ErrBadConnection, portID)
+	}
+	if err := p.ensureQueue(); err != nil {
+		return nil, "", err
+	}
+	if p.dir == Out {
+		p.q.AddReader(peerPortID)
+	}
+	return p.q, p.dir, nil
 }
 
 // Wake tells the runtime that the queue of a local port changed from the

@@ -1,0 +1,348 @@
+package actor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/meshkit/meshkit/rt2rt"
+	"github.com/meshkit/meshkit/rt2rt/wire"
+)
+
+// MigrationError reports a migration that did not complete.
+type MigrationError struct {
+	ActorID string
+	ToNode  string
+	Status  int  // status answered by the destination, 0 if none
+	Moved   bool // the actor lives at the destination anyway (e.g. created, but a reconnect failed)
+	// Restored: the actor runs here again with its connections.
+	Restored bool
+	Err      error
+}
+
+func (e *MigrationError) Error() string {
+	return fmt.Sprintf("migrate actor %q to %q (status %d, moved %v, restored %v): %v",
+		e.ActorID, e.ToNode, e.Status, e.Moved, e.Restored, e.Err)
+}
+
+func (e *MigrationError) Unwrap() error { return e.Err }
+
+// connRec is one connection of a migrating actor.
+type connRec struct {
+	port, peer string
+	dir        Direction
+	peerNode   string // "" for a co-located peer
+}
+
+// beginMigration stops the actor from firing and lists its connections.
+func (r *Runtime) beginMigration(id string) (string, []connRec, error) {
+	a, err := r.lockActor(id)
+	if err != nil {
+		return "", nil, err
+	}
+	defer a.mu.Unlock()
+	if a.life != alive {
+		return "", nil, fmt.Errorf("%w: %q", ErrMigrating, id)
+	}
+	a.life = migrating
+	var out []connRec
+	for _, p := range a.ports() {
+		for _, c := range p.conns {
+			rec := connRec{port: p.id, peer: c.peerID, dir: p.dir}
+			if c.ep != nil {
+				if pn, ok := c.ep.(interface{ PeerNodeID() string }); ok {
+					rec.peerNode = pn.PeerNodeID()
+				}
+			}
+			out = append(out, rec)
+		}
+	}
+	return a.name, out, nil
+}
+
+func (r *Runtime) migrationState(id string) (string, map[string]any, error) {
+	r.mu.RLock()
+	a, ok := r.actors[id]
+	r.mu.RUnlock()
+	if !ok {
+		return "", nil, fmt.Errorf("%w: %q", ErrUnknownActor, id)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st, err := r.exportLocked(a)
+	return a.typeName, st, err
+}
+
+// finishMigration removes an actor that now lives elsewhere.
+func (r *Runtime) finishMigration(id string) {
+	r.mu.Lock()
+	r.deleteLocked(id, true)
+	r.mu.Unlock()
+}
+
+// abortMigration lets the actor fire again.
+func (r *Runtime) abortMigration(id string) {
+	r.mu.RLock()
+	a, ok := r.actors[id]
+	r.mu.RUnlock()
+	if !ok {
+		return
+	}
+	a.mu.Lock()
+	if a.life == migrating {
+		a.life = alive
+	}
+	a.mu.Unlock()
+	a.wake()
+}
+
+// Migrate moves a local actor to node toNode (spec §9.1, §9.6): it
+// disconnects every connection TEMPORARY (PORT_DISCONNECT for remote ones),
+// exports the state with cancelled tentative reads and sends ACTOR_NEW. The
+// actor stays here, not firing, until the destination answers 200. On any
+// failure before that it is reconnected and runs on here, unless the
+// destination may have created it (then the Locator decides; without one a
+// 500 or a timeout leaves it at the destination, as spec §9.6 says).
+func (n *Network) Migrate(ctx context.Context, actorID, toNode string) (err error) {
+	if toNode == "" {
+		return fmt.Errorf("%w: empty destination", ErrBadArgument)
+	}
+	if toNode == n.node.ID() {
+		if _, ok := n.rt.Actor(actorID); !ok {
+			return fmt.Errorf("%w: %q", ErrUnknownActor, actorID)
+		}
+		return nil
+	}
+	n.mu.Lock()
+	_, arriving := n.arriving[actorID]
+	n.mu.Unlock()
+	if arriving {
+		return &MigrationError{ActorID: actorID, ToNode: toNode, Status: wire.StatusServiceUnavailable,
+			Err: fmt.Errorf("%w: still reconnecting after arrival", ErrMigrating)}
+	}
+	name, conns, err := n.rt.beginMigration(actorID)
+	if err != nil {
+		return err
+	}
+	defer func() { n.rt.obs.ActorMigrated(actorID, toNode, err) }()
+
+	var done []connRec
+	for _, c := range conns {
+		var derr error
+		if c.peerNode == "" {
+			derr = n.rt.Disconnect(ctx, c.port, c.peer, Temporary)
+		} else {
+			derr = n.DisconnectRemote(ctx, c.port, c.peerNode, c.peer, Temporary)
+		}
+		if derr != nil {
+			n.restore(ctx, actorID, done)
+			return &MigrationError{ActorID: actorID, ToNode: toNode, Restored: true,
+				Err: fmt.Errorf("%w: %w", ErrMigrationFailed, derr)}
+		}
+		done = append(done, c)
+	}
+	typ, state, err := n.rt.migrationState(actorID)
+	if err != nil {
+		n.restore(ctx, actorID, done)
+		return &MigrationError{ActorID: actorID, ToNode: toNode, Restored: true, Err: fmt.Errorf("%w: %w", ErrMigrationFailed, err)}
+	}
+	prev := map[string]any{"actor_id": actorID, "actor_name": name, "inports": map[string]any{}, "outports": map[string]any{}}
+	for _, c := range conns {
+		node := c.peerNode
+		if node == "" {
+			node = n.node.ID()
+		}
+		side := prev["outports"].(map[string]any)
+		if c.dir == In {
+			side = prev["inports"].(map[string]any)
+		}
+		list, _ := side[c.port].([]any)
+		side[c.port] = append(list, []any{node, c.peer})
+	}
+	msg := &wire.ActorNew{State: wire.ActorNewState{ActorType: typ, ActorState: state, PrevConnections: prev}}
+	resp, rerr := n.node.Request(ctx, toNode, msg)
+	if rerr == nil && resp.Status == wire.StatusOK {
+		n.rt.finishMigration(actorID)
+		n.cfg.log.Debug("actor migrated", "actor", actorID, "to", toNode)
+		return nil
+	}
+	merr := &MigrationError{ActorID: actorID, ToNode: toNode, Status: resp.Status, Err: ErrMigrationFailed}
+	if rerr != nil {
+		merr.Err = fmt.Errorf("%w: %w", ErrMigrationFailed, rerr)
+		if errors.Is(rerr, rt2rt.ErrTimeout) {
+			merr.Status = wire.StatusGatewayTimeout
+		}
+	}
+	if n.arrived(ctx, actorID, toNode, merr.Status, rerr) {
+		merr.Moved = true
+		n.rt.finishMigration(actorID)
+		return merr
+	}
+	n.restore(ctx, actorID, done)
+	merr.Restored = true
+	return merr
+}
+
+// arrived decides after a failed ACTOR_NEW whether the destination holds
+// the actor (spec §9.6).
+func (n *Network) arrived(ctx context.Context, actorID, toNode string, status int, rerr error) bool {
+	if n.cfg.locator != nil {
+		node, err := n.cfg.locator.ActorNode(ctx, actorID)
+		return err == nil && node == toNode
+	}
+	if rerr != nil {
+		// Not delivered at all (link down before sending, or the request
+		// failed locally) creates nothing; a timeout is ambiguous.
+		return errors.Is(rerr, rt2rt.ErrTimeout)
+	}
+	switch status {
+	case wire.StatusBadRequest, wire.StatusNotFound, wire.StatusServiceUnavailable, wire.StatusNotImplemented:
+		return false
+	}
+	return true
+}
+
+// restore reconnects the connections already taken down and lets the actor run.
+func (n *Network) restore(ctx context.Context, actorID string, done []connRec) {
+	for _, c := range done {
+		var err error
+		switch {
+		case c.peerNode == "" && c.dir == Out:
+			err = n.rt.Connect(ctx, c.port, c.peer)
+		case c.peerNode == "":
+			err = n.rt.Connect(ctx, c.peer, c.port)
+		default:
+			err = n.ConnectRemote(ctx, c.port, c.peerNode, c.peer)
+		}
+		if err != nil {
+			n.cfg.log.Warn("reconnect after failed migration", "actor", actorID, "port", c.port, "peer", c.peer, "err", err)
+		}
+	}
+	n.rt.abortMigration(actorID)
+}
+
+func (n *Network) onActorNew(_ context.Context, in *rt2rt.Incoming) {
+	m, ok := in.Msg.(*wire.ActorNew)
+	if !ok || m.State.ActorType == "" || m.State.ActorState == nil {
+		reply(in, wire.StatusBadRequest, nil)
+		return
+	}
+	var prev map[string]any
+	if m.State.PrevConnections != nil {
+		if prev, ok = m.State.PrevConnections.(map[string]any); !ok {
+			reply(in, wire.StatusBadRequest, nil)
+			return
+		}
+	}
+	conns, err := parsePrev(prev, m.State.ConnectionList)
+	if err != nil {
+		reply(in, wire.StatusBadRequest, nil)
+		return
+	}
+	priv, _ := m.State.ActorState["private"].(map[string]any)
+	id, _ := priv["_id"].(string)
+	n.mu.Lock()
+	if _, busy := n.arriving[id]; busy || id == "" {
+		n.mu.Unlock()
+		reply(in, wire.StatusBadRequest, nil)
+		return
+	}
+	n.arriving[id] = make(chan struct{})
+	n.mu.Unlock()
+	done := func(status int) {
+		n.mu.Lock()
+		delete(n.arriving, id)
+		n.mu.Unlock()
+		reply(in, status, nil)
+	}
+	if !n.goBackground(func(ctx context.Context) {
+		if _, err := n.rt.ImportActor(ctx, m.State.ActorType, m.State.ActorState); err != nil {
+			n.cfg.log.Warn("ACTOR_NEW refused", "actor", id, "err", err)
+			if errors.Is(err, ErrBadState) || errors.Is(err, ErrDuplicateActor) {
+				done(wire.StatusBadRequest)
+			} else {
+				done(wire.StatusInternalError)
+			}
+			return
+		}
+		for _, c := range conns {
+			node := c.peerNode
+			if node == "" {
+				if _, local := n.rt.Port(c.peer); local {
+					node = n.node.ID()
+				} else if n.cfg.locator != nil {
+					node, err = n.cfg.locator.PortNode(ctx, c.peer)
+				} else {
+					err = fmt.Errorf("%w: no node for peer port %q", ErrUnknownPort, c.peer)
+				}
+			}
+			if err == nil {
+				err = n.ConnectRemote(ctx, c.port, node, c.peer)
+			}
+			if err != nil {
+				n.cfg.log.Warn("reconnect of arrived actor failed", "actor", id, "port", c.port, "peer", c.peer, "err", err)
+				done(wire.StatusInternalError)
+				return
+			}
+		}
+		done(wire.StatusOK)
+	}) {
+		done(wire.StatusInternalError)
+	}
+}
+
+// parsePrev reads prev_connections (or, when it is empty, connection_list).
+func parsePrev(prev map[string]any, list any) ([]connRec, error) {
+	var out []connRec
+	for _, side := range []struct {
+		key string
+		dir Direction
+	}{{"inports", In}, {"outports", Out}} {
+		v, has := prev[side.key]
+		if !has || v == nil {
+			continue
+		}
+		ports, ok := v.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%w: prev_connections.%s is %T", ErrBadState, side.key, v)
+		}
+		for port, lv := range ports {
+			l, ok := lv.([]any)
+			if !ok {
+				return nil, fmt.Errorf("%w: prev_connections.%s.%s is %T", ErrBadState, side.key, port, lv)
+			}
+			for _, e := range l {
+				pair, ok := e.([]any)
+				if !ok || len(pair) != 2 {
+					return nil, fmt.Errorf("%w: prev_connections entry %v", ErrBadState, e)
+				}
+				node, _ := pair[0].(string)
+				peer, ok := pair[1].(string)
+				if !ok || peer == "" || (pair[0] != nil && node == "") {
+					return nil, fmt.Errorf("%w: prev_connections entry %v", ErrBadState, e)
+				}
+				out = append(out, connRec{port: port, peer: peer, dir: side.dir, peerNode: node})
+			}
+		}
+	}
+	if len(out) == 0 && list != nil {
+		l, ok := list.([]any)
+		if !ok {
+			return nil, fmt.Errorf("%w: connection_list is %T", ErrBadState, list)
+		}
+		for _, e := range l {
+			q, ok := e.([]any)
+			if !ok || len(q) != 4 {
+				return nil, fmt.Errorf("%w: connection_list entry %v", ErrBadState, e)
+			}
+			port, _ := q[1].(string)
+			node, _ := q[2].(string)
+			peer, _ := q[3].(string)
+			if port == "" || peer == "" {
+				return nil, fmt.Errorf("%w: connection_list entry %v", ErrBadState, e)
+			}
+			out = append(out, connRec{port: port, peer: peer, peerNode: node})
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,487 @@
+package actor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/meshkit/meshkit/rt2rt"
+	"github.com/meshkit/meshkit/rt2rt/wire"
+	"github.com/meshkit/meshkit/token"
+	"github.com/meshkit/meshkit/tunnel"
+)
+
+// Node is the part of an rt2rt node the network binding uses;
+// *rt2rt.Node implements it.
+type Node interface {
+	ID() string
+	Request(ctx context.Context, peerID string, m wire.Message) (wire.Response, error)
+	Handle(cmd string, h rt2rt.Handler)
+}
+
+var _ Node = (*rt2rt.Node)(nil)
+
+// Locator finds where an actor or a port lives, typically through the
+// registry (`actor-<id>`, `port-<id>` records). It returns the node id.
+type Locator interface {
+	ActorNode(ctx context.Context, actorID string) (string, error)
+	PortNode(ctx context.Context, portID string) (string, error)
+}
+
+// NetworkOption configures a Network.
+type NetworkOption func(*netConfig) error
+
+type netConfig struct {
+	log     *slog.Logger
+	locator Locator
+	timeout time.Duration
+}
+
+// WithNetworkLogger sets the logger of the binding (default: the discard logger).
+func WithNetworkLogger(l *slog.Logger) NetworkOption {
+	return func(c *netConfig) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil logger", ErrBadOption)
+		}
+		c.log = l
+		return nil
+	}
+}
+
+// WithLocator lets the binding look actors and ports up (PORT_REMOTE_CONNECT,
+// null peer nodes in prev_connections, and the check after an ambiguous
+// migration failure, spec §9.6).
+func WithLocator(l Locator) NetworkOption {
+	return func(c *netConfig) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil locator", ErrBadOption)
+		}
+		c.locator = l
+		return nil
+	}
+}
+
+// WithOperationTimeout bounds the background work of handlers (reconnecting
+// a migrated actor, migrating for ACTOR_MIGRATE); default 30 s.
+func WithOperationTimeout(d time.Duration) NetworkOption {
+	return func(c *netConfig) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: timeout %v", ErrBadOption, d)
+		}
+		c.timeout = d
+		return nil
+	}
+}
+
+// Network binds a Runtime to an rt2rt node: remote connections over token
+// tunnels (PORT_CONNECT, PORT_DISCONNECT, PORT_REMOTE_CONNECT), migration
+// in both directions (ACTOR_NEW, ACTOR_MIGRATE) and APP_DESTROY.
+type Network struct {
+	rt      *Runtime
+	node    Node
+	tunnels *tunnel.Manager
+	flow    *token.Flow
+	cfg     netConfig
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	arriving map[string]chan struct{} // actor id → closed when its ACTOR_NEW is answered
+	closed   bool
+}
+
+// NewNetwork registers the port, migration and application handlers on node.
+// flow must be registered with tunnels as the "token" tunnel handler.
+func NewNetwork(rt *Runtime, node Node, tunnels *tunnel.Manager, flow *token.Flow, opts ...NetworkOption) (*Network, error) {
+	if rt == nil || node == nil || tunnels == nil || flow == nil {
+		return nil, fmt.Errorf("%w: runtime, node, tunnel manager and token flow are required", ErrBadOption)
+	}
+	cfg := netConfig{log: slog.New(slog.DiscardHandler), timeout: 30 * time.Second}
+	for _, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("%w: nil option", ErrBadOption)
+		}
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &Network{rt: rt, node: node, tunnels: tunnels, flow: flow, cfg: cfg, ctx: ctx, cancel: cancel,
+		arriving: map[string]chan struct{}{}}
+	node.Handle(wire.CmdPortConnect, n.onPortConnect)
+	node.Handle(wire.CmdPortDisconnect, n.onPortDisconnect)
+	node.Handle(wire.CmdPortRemoteConnect, n.onPortRemoteConnect)
+	node.Handle(wire.CmdActorNew, n.onActorNew)
+	node.Handle(wire.CmdActorMigrate, n.onActorMigrate)
+	node.Handle(wire.CmdAppDestroy, n.onAppDestroy)
+	return n, nil
+}
+
+// Close removes the handlers and waits for background work. Safe twice.
+func (n *Network) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	n.mu.Unlock()
+	for _, c := range []string{wire.CmdPortConnect, wire.CmdPortDisconnect, wire.CmdPortRemoteConnect,
+		wire.CmdActorNew, wire.CmdActorMigrate, wire.CmdAppDestroy} {
+		n.node.Handle(c, nil)
+	}
+	n.cancel()
+	n.wg.Wait()
+	return nil
+}
+
+// goBackground runs f on its own goroutine unless the binding is closed.
+func (n *Network) goBackground(f func(ctx context.Context)) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return false
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.timeout)
+		defer cancel()
+		f(ctx)
+	}()
+	return true
+}
+
+// remoteEndpoint adapts a token sender or receiver to Endpoint.
+type remoteEndpoint struct {
+	peerNode string
+	snd      *token.Sender
+	rcv      *token.Receiver
+}
+
+func (e *remoteEndpoint) Notify() {
+	if e.snd != nil {
+		e.snd.Notify()
+	} else {
+		e.rcv.Notify()
+	}
+}
+
+func (e *remoteEndpoint) Detach(DisconnectMode) {
+	if e.snd != nil {
+		_ = e.snd.Close()
+	} else {
+		_ = e.rcv.Close()
+	}
+}
+
+func (e *remoteEndpoint) PeerNodeID() string { return e.peerNode }
+
+// attach connects a local port to a remote peer port through the token flow.
+func (n *Network) attach(portID, peerNode, peerPortID string, beforeSend func()) error {
+	q, dir, err := n.rt.RemoteQueue(portID, peerPortID)
+	if err != nil {
+		return err
+	}
+	wake := func() { _ = n.rt.Wake(portID) }
+	ep := &remoteEndpoint{peerNode: peerNode}
+	if dir == In {
+		ep.rcv, err = n.flow.AddReceiver(token.ReceiverConfig{Peer: peerNode, PortID: portID, PeerPortID: peerPortID, Queue: q, OnData: wake})
+		if err != nil {
+			return err
+		}
+		if beforeSend != nil {
+			beforeSend()
+		}
+	} else {
+		// The PORT_CONNECT reply must leave before the first TOKEN.
+		if beforeSend != nil {
+			beforeSend()
+		}
+		ep.snd, err = n.flow.AddSender(token.SenderConfig{Peer: peerNode, PortID: portID, PeerPortID: peerPortID, Queue: q,
+			OnCredit: wake, OnPeerLost: func(err error) {
+				n.cfg.log.Warn("token peer lost", "port", portID, "peer_port", peerPortID, "err", err)
+			}})
+		if err != nil {
+			return err
+		}
+		// AddSender may mark the link down just after a concurrent LinkUp
+		// marked it up; Resume makes the sender start from its first
+		// unacknowledged token either way.
+		ep.snd.Resume()
+	}
+	if _, err := n.rt.AttachEndpoint(portID, peerPortID, ep); err != nil {
+		ep.Detach(Temporary)
+		return err
+	}
+	return nil
+}
+
+// ConnectRemote connects a local port to a port on peerNode: it opens the
+// token tunnel, sends PORT_CONNECT and attaches the token flow (spec §8.1).
+func (n *Network) ConnectRemote(ctx context.Context, portID, peerNode, peerPortID string) (err error) {
+	info, ok := n.rt.Port(portID)
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownPort, portID)
+	}
+	if peerNode == n.node.ID() {
+		if info.Direction == Out {
+			return n.rt.Connect(ctx, portID, peerPortID)
+		}
+		return n.rt.Connect(ctx, peerPortID, portID)
+	}
+	if info.Direction == In {
+		// Our receiver must exist before the peer's first TOKEN, which may
+		// overtake the REPLY handling here; otherwise it would get ABORT.
+		if err := n.attach(portID, peerNode, peerPortID, nil); err != nil {
+			return err
+		}
+		defer func() {
+			if err != nil {
+				_ = n.rt.Disconnect(context.WithoutCancel(ctx), portID, peerPortID, Temporary)
+			}
+		}()
+	}
+	var last error
+	for attempt := 0; attempt < 3; attempt++ {
+		t, err := n.tunnels.Open(ctx, peerNode, wire.TunnelTypeToken)
+		if err != nil {
+			return fmt.Errorf("connect %s to %s on %s: %w", portID, peerPortID, peerNode, err)
+		}
+		resp, err := n.node.Request(ctx, peerNode, &wire.PortConnect{TunnelID: t.ID(), PortID: portID,
+			PortProperties: info.Properties, PeerPortID: peerPortID})
+		if err != nil {
+			return fmt.Errorf("connect %s to %s on %s: %w", portID, peerPortID, peerNode, err)
+		}
+		switch resp.Status {
+		case wire.StatusOK:
+			if info.Direction == In {
+				return nil
+			}
+			return n.attach(portID, peerNode, peerPortID, nil)
+		case wire.StatusGone:
+			// The tunnel id was renamed or replaced (§5.2): try again.
+			last = fmt.Errorf("%w: PORT_CONNECT %s→%s answered 410", ErrBadConnection, portID, peerPortID)
+			continue
+		default:
+			return fmt.Errorf("%w: PORT_CONNECT %s→%s on %s answered %d", ErrBadConnection, portID, peerPortID, peerNode, resp.Status)
+		}
+	}
+	return last
+}
+
+// DisconnectRemote sends PORT_DISCONNECT for one remote connection and
+// detaches it locally.
+func (n *Network) DisconnectRemote(ctx context.Context, portID, peerNode, peerPortID string, mode DisconnectMode) error {
+	resp, err := n.node.Request(ctx, peerNode, &wire.PortDisconnect{PortID: portID, PeerPortID: peerPortID,
+		Terminate: int(mode), RemainingTokens: map[string]any{}})
+	if err != nil {
+		return fmt.Errorf("disconnect %s from %s: %w", portID, peerPortID, err)
+	}
+	if resp.Status != wire.StatusOK {
+		return fmt.Errorf("%w: PORT_DISCONNECT %s→%s answered %d", ErrBadConnection, portID, peerPortID, resp.Status)
+	}
+	return n.rt.Disconnect(ctx, portID, peerPortID, mode)
+}
+
+func reply(in *rt2rt.Incoming, status int, data any) { _ = in.Reply(wire.NewResponse(status, data)) }
+
+// findPort resolves the receiver's port of PORT_CONNECT / PORT_DISCONNECT:
+// by id, or by actor id + name + direction ("unknown" = either).
+func (n *Network) findPort(peerPortID, actorID, name, dir string) (string, bool) {
+	if peerPortID != "" {
+		_, ok := n.rt.Port(peerPortID)
+		return peerPortID, ok
+	}
+	for _, d := range []Direction{In, Out} {
+		if dir == string(d) || dir == "" || dir == "unknown" {
+			if id, err := n.rt.PortID(actorID, d, name); err == nil {
+				return id, true
+			}
+		}
+	}
+	return "", false
+}
+
+func (n *Network) onPortConnect(_ context.Context, in *rt2rt.Incoming) {
+	m, ok := in.Msg.(*wire.PortConnect)
+	if !ok {
+		reply(in, wire.StatusBadRequest, nil)
+		return
+	}
+	if !m.Has("peer_port_id") && !(m.Has("peer_actor_id") && m.Has("peer_port_name") && m.Has("peer_port_properties")) || m.PortID == "" {
+		reply(in, wire.StatusBadRequest, nil)
+		return
+	}
+	dir, _ := m.PeerPortProperties["direction"].(string)
+	local, ok := n.findPort(m.PeerPortID, m.PeerActorID, m.PeerPortName, dir)
+	if !ok {
+		reply(in, wire.StatusNotFound, nil)
+		return
+	}
+	if m.TunnelID == "" {
+		reply(in, wire.StatusBadRequest, nil)
+		return
+	}
+	peer := m.Header().From
+	t, ok := n.tunnels.Lookup(peer, wire.TunnelTypeToken)
+	if !ok || t.ID() != m.TunnelID {
+		reply(in, wire.StatusGone, nil)
+		return
+	}
+	info, _ := n.rt.Port(local)
+	err := n.attach(local, peer, m.PortID, func() {
+		reply(in, wire.StatusOK, map[string]any{"port_id": local, "port_properties": info.Properties})
+	})
+	if err != nil {
+		n.cfg.log.Warn("PORT_CONNECT failed", "port", local, "peer_port", m.PortID, "err", err)
+		reply(in, wire.StatusNotFound, nil) // no-op when the 200 already left
+	}
+}
+
+func (n *Network) onPortDisconnect(ctx context.Context, in *rt2rt.Incoming) {
+	m, ok := in.Msg.(*wire.PortDisconnect)
+	if !ok || m.PortID == "" {
+		reply(in, wire.StatusBadRequest, nil)
+		return
+	}
+	if m.PeerPortID == "" && (m.PeerActorID == "" || m.PeerPortName == "") {
+		reply(in, wire.StatusBadRequest, nil)
+		return
+	}
+	local, ok := n.findPort(m.PeerPortID, m.PeerActorID, m.PeerPortName, m.PeerPortDir)
+	if !ok {
+		reply(in, wire.StatusNotFound, nil)
+		return
+	}
+	mode := DisconnectMode(m.Terminate)
+	if mode != Temporary {
+		mode = Terminate // EXHAUST is treated as TERMINATE (§9.5 allows it)
+	}
+	_ = n.rt.Disconnect(ctx, local, m.PortID, mode)
+	reply(in, wire.StatusOK, map[string]any{"remaining_tokens": map[string]any{}})
+}
+
+func (n *Network) onPortRemoteConnect(_ context.Context, in *rt2rt.Incoming) {
+	m, ok := in.Msg.(*wire.PortRemoteConnect)
+	if !ok || m.PortID == "" || m.PeerPortID == "" {
+		reply(in, wire.StatusBadRequest, nil)
+		return
+	}
+	if _, ok := n.rt.Port(m.PortID); !ok {
+		reply(in, wire.StatusNotFound, nil)
+		return
+	}
+	if !n.goBackground(func(ctx context.Context) {
+		peerNode := n.node.ID()
+		if _, local := n.rt.Port(m.PeerPortID); !local {
+			if n.cfg.locator == nil {
+				reply(in, wire.StatusNotFound, nil)
+				return
+			}
+			var err error
+			if peerNode, err = n.cfg.locator.PortNode(ctx, m.PeerPortID); err != nil {
+				reply(in, wire.StatusNotFound, nil)
+				return
+			}
+		}
+		if err := n.ConnectRemote(ctx, m.PortID, peerNode, m.PeerPortID); err != nil {
+			n.cfg.log.Warn("PORT_REMOTE_CONNECT failed", "port", m.PortID, "peer_port", m.PeerPortID, "err", err)
+			reply(in, wire.StatusNotFound, nil)
+			return
+		}
+		reply(in, wire.StatusOK, nil)
+	}) {
+		reply(in, wire.StatusNotFound, nil)
+	}
+}
+
+func (n *Network) onAppDestroy(ctx context.Context, in *rt2rt.Incoming) {
+	m, ok := in.Msg.(*wire.AppDestroy)
+	if !ok {
+		reply(in, wire.StatusBadRequest, nil)
+		return
+	}
+	ids := m.ActorUUIDs
+	if ids == nil {
+		ids = []string{}
+	}
+	if m.Disconnect != nil {
+		// Detach every connection first (no messages go out, as in Calvin),
+		// then delete.
+		for _, id := range ids {
+			if info, ok := n.rt.Actor(id); ok {
+				for _, p := range append(info.Inports, info.Outports...) {
+					for _, peer := range p.Peers {
+						_ = n.rt.Disconnect(ctx, p.ID, peer, Terminate)
+					}
+				}
+			}
+		}
+	}
+	missing, _ := n.rt.DestroyApp(ctx, m.AppUUID, ids)
+	switch {
+	case m.Disconnect == nil && len(missing) == 0:
+		reply(in, wire.StatusOK, []any{})
+	case m.Disconnect == nil:
+		reply(in, wire.StatusInternalError, toAnyList(missing))
+	case len(missing) == 0:
+		reply(in, wire.StatusOK, nil)
+	default:
+		reply(in, wire.StatusInternalError, map[string]any{"missing": toAnyList(missing)})
+	}
+}
+
+func toAnyList(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+func (n *Network) onActorMigrate(_ context.Context, in *rt2rt.Incoming) {
+	m, ok := in.Msg.(*wire.ActorMigrate)
+	if !ok || m.ActorID == "" {
+		reply(in, wire.StatusBadRequest, nil)
+		return
+	}
+	if _, ok := n.rt.Actor(m.ActorID); !ok {
+		reply(in, wire.StatusInternalError, nil)
+		return
+	}
+	if m.PeerNodeID == "" {
+		if _, isList := m.Requirements.([]any); !isList {
+			reply(in, wire.StatusBadRequest, nil)
+			return
+		}
+		reply(in, wire.StatusNotImplemented, nil) // placement matching is not implemented
+		return
+	}
+	if !n.goBackground(func(ctx context.Context) {
+		reply(in, migrationStatus(n.Migrate(ctx, m.ActorID, m.PeerNodeID)), nil)
+	}) {
+		reply(in, wire.StatusNotFound, nil)
+	}
+}
+
+// migrationStatus maps a Migrate error to the status Calvin would send.
+func migrationStatus(err error) int {
+	var me *MigrationError
+	switch {
+	case err == nil:
+		return wire.StatusOK
+	case errors.Is(err, ErrMigrating):
+		return wire.StatusBadRequest
+	case errors.Is(err, ErrUnknownActor):
+		return wire.StatusInternalError
+	case errors.As(err, &me) && me.Status != 0:
+		return me.Status
+	}
+	return wire.StatusInternalError
+}
