@@ -279,9 +279,11 @@ func checkToken(m *wire.Token) error {
 	switch {
 	case m.PortID == "" || m.PeerPortID == "":
 		err = fmt.Errorf("%w: missing port ids", ErrBadFrame)
-	case hasWrongType(&m.SubEnvelope, "sequencenbr") || (decoded(&m.SubEnvelope) && !m.Has("sequencenbr")):
+	// A missing key decodes as the zero value, so only zero values need the
+	// (slower) presence check.
+	case hasWrongType(&m.SubEnvelope, "sequencenbr") || (m.SequenceNbr == 0 && decoded(&m.SubEnvelope) && !m.Has("sequencenbr")):
 		err = fmt.Errorf("%w: sequencenbr missing or not a non-negative integer", ErrBadFrame)
-	case hasWrongType(&m.SubEnvelope, "token") || (decoded(&m.SubEnvelope) && !m.Has("token")):
+	case hasWrongType(&m.SubEnvelope, "token") || (m.Token.Type == "" && m.Token.Data == nil && decoded(&m.SubEnvelope) && !m.Has("token")):
 		err = fmt.Errorf("%w: token missing or not a map", ErrBadFrame)
 	}
 	if err != nil {
@@ -360,7 +362,7 @@ func (f *Flow) onReply(l Link, m *wire.TokenReply) {
 	if s == nil || s.peer.id != l.Peer() || s.closed.Load() {
 		return // a late reply for a connection that moved or ended
 	}
-	if hasWrongType(&m.SubEnvelope, "sequencenbr") || (decoded(&m.SubEnvelope) && !m.Has("sequencenbr")) {
+	if hasWrongType(&m.SubEnvelope, "sequencenbr") || (m.SequenceNbr == 0 && decoded(&m.SubEnvelope) && !m.Has("sequencenbr")) {
 		f.cfg.log.Warn("token tunnel: dropping TOKEN_REPLY without a valid sequencenbr", "peer", l.Peer(), "port", m.PortID)
 		return
 	}
