@@ -1,6 +1,8 @@
 package platform
 
 import (
+	"net/url"
+	"strconv"
 	"html"
 	"net/http"
 	"strings"
@@ -37,9 +39,13 @@ func (p *Platform) handleIndex(w http.ResponseWriter, _ *http.Request) {
 
 // handleConfig reports the informative configuration; never secrets.
 func (p *Platform) handleConfig(w http.ResponseWriter, _ *http.Request) {
-	port := ""
-	if i := strings.LastIndexByte(p.cfg.publicURL, ':'); i > len("https:") {
-		port = p.cfg.publicURL[i+1:]
+	port := 80
+	if u, err := url.Parse(p.cfg.publicURL); err == nil {
+		if n, err := strconv.Atoi(u.Port()); err == nil {
+			port = n
+		} else if u.Scheme == "https" {
+			port = 443
+		}
 	}
 	names := p.cfg.registryNames
 	if names == nil {
