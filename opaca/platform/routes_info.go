@@ -1,10 +1,10 @@
 package platform
 
 import (
-	"net/url"
-	"strconv"
 	"html"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/meshkit/meshkit/opaca"
