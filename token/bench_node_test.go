@@ -28,6 +28,7 @@ func benchStream(b *testing.B, p *pair) {
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tokens/s")
 	b.StopTimer()
+	b.ReportMetric(float64(p.snd.Stats().Retransmitted)/float64(b.N), "resent/token")
 }
 
 func serializerOpt(name string) rt2rt.Option { return rt2rt.WithSerializers(name) }
