@@ -427,3 +427,41 @@ func FuzzParseErrorResponse(f *testing.F) {
 		_ = Unquote(string(body))
 	})
 }
+
+func TestSubscribeContextEndSendsNormalClose(t *testing.T) {
+	upgrader := websocket.Upgrader{}
+	closeCode := make(chan int, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					closeCode <- ce.Code
+				} else {
+					closeCode <- -1
+				}
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	c, err := New(srv.URL)
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	sub, err := c.Subscribe(ctx, "/containers")
+	require.NoError(t, err)
+	cancel()
+	select {
+	case code := <-closeCode:
+		assert.Equal(t, websocket.CloseNormalClosure, code)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no close seen")
+	}
+	<-sub.Done()
+}

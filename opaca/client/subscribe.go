@@ -149,8 +149,11 @@ func (c *Client) Subscribe(ctx context.Context, topic string, opts ...SubscribeO
 		defer close(s.events)
 		defer cancel()
 		stop := context.AfterFunc(sctx, func() {
+			// ending the context is a normal closure, like Close
 			s.mu.Lock()
 			if s.ws != nil {
+				_ = s.ws.WriteControl(websocket.CloseMessage,
+					websocket.FormatCloseMessage(websocket.CloseNormalClosure, "disconnected"), time.Now().Add(time.Second))
 				_ = s.ws.Close()
 			}
 			s.mu.Unlock()
