@@ -82,6 +82,8 @@ func (p *Platform) pickRunner(name string) (Runner, error) {
 		return p.inproc, nil
 	case p.process.commands[name] != "":
 		return p.process, nil
+	case p.cfg.backend != nil:
+		return p.cfg.backend, nil
 	case p.docker != nil:
 		return p.docker, nil
 	}

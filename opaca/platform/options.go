@@ -53,6 +53,7 @@ type config struct {
 	inProcess        map[string]InProcessFactory
 	processes        map[string]string
 	docker           *DockerConfig
+	backend          Runner
 	stateFile        string
 	sessionPolicy    string
 	defaultImages    string
@@ -150,6 +151,20 @@ func WithDocker(cfg DockerConfig) Option {
 			return fmt.Errorf("platform: docker host %q must start with unix:// or tcp://", cfg.Host)
 		}
 		c.docker = &cfg
+		return nil
+	}
+}
+
+// WithBackend makes r the runner for every image that is neither an
+// adopted URL nor a registered in-process or process image, in place of
+// Docker: the hook for other backends (e.g. Kubernetes). Its Kind names it
+// in the state file.
+func WithBackend(r Runner) Option {
+	return func(c *config) error {
+		if r == nil || r.Kind() == "" {
+			return fmt.Errorf("platform: backend runner needs a kind")
+		}
+		c.backend = r
 		return nil
 	}
 }

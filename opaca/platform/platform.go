@@ -268,7 +268,7 @@ func (p *Platform) shutdown(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 	for _, e := range entries {
-		if keepRunning && (e.runner.Kind() == KindDocker || e.runner.Kind() == KindAdopted) {
+		if keepRunning && e.runner.Kind() != KindInProcess && e.runner.Kind() != KindProcess {
 			continue
 		}
 		if err := e.runner.Stop(ctx, e.handle); err != nil {

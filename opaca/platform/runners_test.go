@@ -302,3 +302,60 @@ func TestDockerRunner(t *testing.T) {
 	_, err = tp2.c.PostContainer(ctx, req, 0)
 	assert.Equal(t, 502, client.StatusCode(err))
 }
+
+// serverRunner is a custom backend: each start serves a fake container on
+// an httptest server.
+type serverRunner struct {
+	mu      sync.Mutex
+	servers map[string]*httptest.Server
+}
+
+func (r *serverRunner) Kind() string { return "test-servers" }
+
+func (r *serverRunner) Start(_ context.Context, req StartRequest) (Started, error) {
+	srv := httptest.NewServer(newFakeAC(req.Env))
+	r.mu.Lock()
+	r.servers[req.ContainerID] = srv
+	r.mu.Unlock()
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+	var p int
+	_, _ = fmt.Sscan(port, &p)
+	return Started{Handle: req.ContainerID, URL: srv.URL, PublicURL: "http://127.0.0.1", APIHostPort: p}, nil
+}
+
+func (r *serverRunner) Alive(_ context.Context, h string) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.servers[h] != nil, nil
+}
+
+func (r *serverRunner) Stop(_ context.Context, h string) error {
+	r.mu.Lock()
+	srv := r.servers[h]
+	delete(r.servers, h)
+	r.mu.Unlock()
+	if srv != nil {
+		srv.Close()
+	}
+	return nil
+}
+
+func TestCustomBackend(t *testing.T) {
+	r := &serverRunner{servers: map[string]*httptest.Server{}}
+	tp := startPlatform(t, WithBackend(r))
+	ctx := context.Background()
+	req := fakePost("custom")
+	req.Image.ImageName = "any/image:1"
+	id, err := tp.c.PostContainer(ctx, req, 0)
+	require.NoError(t, err)
+	sum, err := client.InvokeAs[int](ctx, tp.c, "Add", "custom", map[string]int{"x": 2, "y": 2})
+	require.NoError(t, err)
+	assert.Equal(t, 4, sum)
+	ok, err := tp.c.DeleteContainer(ctx, id)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	alive, _ := r.Alive(ctx, id)
+	assert.False(t, alive)
+	_, err = New(WithBackend(nil))
+	assert.Error(t, err)
+}

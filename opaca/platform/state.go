@@ -126,7 +126,8 @@ func (p *Platform) restoreContainer(ctx context.Context, sc savedContainer) erro
 	if p.container(sc.ID) != nil {
 		return nil
 	}
-	reattach := sc.Kind == KindAdopted || (sc.Kind == KindDocker && p.cfg.sessionPolicy == PolicyReconnect && p.docker != nil)
+	reattach := sc.Kind == KindAdopted || (p.cfg.sessionPolicy == PolicyReconnect &&
+		((sc.Kind == KindDocker && p.docker != nil) || (p.cfg.backend != nil && sc.Kind == p.cfg.backend.Kind())))
 	if reattach {
 		if err := p.reattach(ctx, sc); err == nil {
 			return nil
@@ -147,8 +148,11 @@ func (p *Platform) restoreContainer(ctx context.Context, sc savedContainer) erro
 // reattach takes over a container that is still running.
 func (p *Platform) reattach(ctx context.Context, sc savedContainer) error {
 	var runner Runner = p.adopted
-	if sc.Kind == KindDocker {
+	switch {
+	case sc.Kind == KindDocker && p.docker != nil:
 		runner = p.docker
+	case p.cfg.backend != nil && sc.Kind == p.cfg.backend.Kind():
+		runner = p.cfg.backend
 	}
 	alive, err := runner.Alive(ctx, sc.Handle)
 	if err != nil || !alive {
