@@ -150,3 +150,31 @@ func TestPeerContainerRemovalPropagates(t *testing.T) {
 		return client.StatusCode(err) == 404
 	}, 10*time.Second, 20*time.Millisecond)
 }
+
+func TestParallelStarts(t *testing.T) {
+	tp := startPlatform(t)
+	ctx := context.Background()
+	const n = 4
+	ids := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			ids[i], errs[i] = tp.c.PostContainer(ctx, fakePost("p"+strconv.Itoa(i)), 0)
+		}(i)
+	}
+	wg.Wait()
+	ports := map[int]bool{}
+	for i := 0; i < n; i++ {
+		require.NoError(t, errs[i])
+		e := tp.container(ids[i])
+		require.NotNil(t, e)
+		assert.False(t, ports[e.api.HostPort], "distinct host ports")
+		ports[e.api.HostPort] = true
+		sum, err := client.InvokeAs[int](ctx, tp.c, "Add", "p"+strconv.Itoa(i), map[string]int{"x": i, "y": 1})
+		require.NoError(t, err)
+		assert.Equal(t, i+1, sum)
+	}
+}
