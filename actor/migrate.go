@@ -308,7 +308,7 @@ func parsePrev(prev map[string]any, list any) ([]connRec, error) {
 		}
 		for port, lv := range ports {
 			l, ok := lv.([]any)
-			if !ok {
+			if !ok || port == "" {
 				return nil, fmt.Errorf("%w: prev_connections.%s.%s is %T", ErrBadState, side.key, port, lv)
 			}
 			for _, e := range l {
