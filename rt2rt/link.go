@@ -27,6 +27,8 @@ type link struct {
 	lastRecv atomic.Int64  // unix nanoseconds of the last frame read
 	sendErr  atomic.Bool   // a write failed: the link is likely dead
 	replaced atomic.Bool   // lost the duplicate rule; its loss is silent
+
+	slab frameSlab // backing store of the frames handed to conn.Send
 }
 
 func newLink(n *Node, peer string, c transport.Conn, ser wire.Serializer, uri string, initiator bool, rtt time.Duration) *link {
@@ -57,7 +59,15 @@ var encodeBuf = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &
 
 const maxPooledBuf = 64 << 10
 
+// encodeFrame returns m encoded as a frame of its own (right-sized, so it
+// can be held for long, as by sleep mode).
 func encodeFrame(ser wire.Serializer, m wire.Message) ([]byte, error) {
+	return encodeInto(ser, m, nil)
+}
+
+// encodeInto encodes m and copies the result into a frame from slab (nil:
+// a fresh allocation).
+func encodeInto(ser wire.Serializer, m wire.Message, slab *frameSlab) ([]byte, error) {
 	bp := encodeBuf.Get().(*[]byte)
 	b, err := ser.Encode((*bp)[:0], m)
 	if err != nil {
@@ -68,8 +78,12 @@ func encodeFrame(ser wire.Serializer, m wire.Message) ([]byte, error) {
 		encodeBuf.Put(bp)
 		return nil, fmt.Errorf("%w: %d bytes", transport.ErrFrameTooLarge, len(b))
 	}
-	frame := make([]byte, len(b))
-	copy(frame, b)
+	var frame []byte
+	if slab != nil {
+		frame = slab.copyOf(b)
+	} else {
+		frame = append([]byte(nil), b...)
+	}
 	if cap(b) <= maxPooledBuf {
 		*bp = b[:0]
 		encodeBuf.Put(bp)
@@ -77,9 +91,46 @@ func encodeFrame(ser wire.Serializer, m wire.Message) ([]byte, error) {
 	return frame, nil
 }
 
+// Frames up to slabMaxFrame bytes are carved from shared chunks of
+// slabSize: one allocation per chunk instead of one per frame. Each frame
+// is a capacity-limited sub-slice written once, so Conn.Send owns it alone;
+// a chunk is garbage once the writer has written its last frame.
+const (
+	slabSize     = 32 << 10
+	slabMaxFrame = 1 << 10
+)
+
+type frameSlab struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+// copyOf returns a copy of b that the caller owns.
+func (s *frameSlab) copyOf(b []byte) []byte {
+	n := len(b)
+	if n > slabMaxFrame {
+		return append([]byte(nil), b...)
+	}
+	s.mu.Lock()
+	if cap(s.buf)-len(s.buf) < n {
+		s.buf = make([]byte, 0, slabSize)
+	}
+	off := len(s.buf)
+	s.buf = s.buf[:off+n]
+	f := s.buf[off : off+n : off+n]
+	s.mu.Unlock()
+	copy(f, b)
+	return f
+}
+
+// encode encodes m with the link's coder into a frame for its Conn.
+func (l *link) encode(m wire.Message) ([]byte, error) {
+	return encodeInto(l.ser, m, &l.slab)
+}
+
 // send encodes m with the link's coder and queues it.
 func (l *link) send(ctx context.Context, m wire.Message) error {
-	frame, err := encodeFrame(l.ser, m)
+	frame, err := l.encode(m)
 	if err != nil {
 		return fmt.Errorf("%w: encode %s: %w", ErrInvalidMessage, m.Header().Cmd, err)
 	}

@@ -190,7 +190,7 @@ func (n *Node) Send(ctx context.Context, peerID string, m wire.Message) error {
 		if err != nil {
 			return &PeerError{Op: "send " + h.Cmd, Peer: peerID, MsgUUID: h.MsgUUID, Err: err}
 		}
-		frame, err := encodeFrame(l.ser, m)
+		frame, err := l.encode(m)
 		if err != nil {
 			return &PeerError{Op: "send " + h.Cmd, Peer: peerID, Err: fmt.Errorf("%w: %w", ErrInvalidMessage, err)}
 		}

@@ -327,7 +327,7 @@ func (n *Node) forwardOn(in, out *link, m wire.Message, payload []byte) {
 	frame := payload
 	if out.ser.Name() != in.ser.Name() || frame == nil {
 		var err error
-		frame, err = encodeFrame(out.ser, m)
+		frame, err = out.encode(m)
 		if err != nil {
 			n.drop(in, h.Cmd, fmt.Errorf("re-encode for %s: %w", h.To, err))
 			return

@@ -59,18 +59,38 @@ func (MsgpackSerializer) Encode(dst []byte, m Message) ([]byte, error) {
 
 // Decode parses a JSON payload into its typed message.
 func (JSONSerializer) Decode(payload []byte) (Message, error) {
+	backing := backingFor(payload)
+	f := newFastJSON(payload, backing)
+	if m, ok := fastTunnelData(&f); ok {
+		return m, nil
+	}
+	return decodeJSONMessage(payload, backing)
+}
+
+// decodeJSONMessage is the general decoder (backing as from backingFor).
+func decodeJSONMessage(payload []byte, backing string) (Message, error) {
 	c := getCtx()
 	defer putCtx(c)
-	c.jr.reset(payload)
+	c.jr = jsonReader{b: payload, backing: backing}
 	return decodeSpan(c, NameJSON, &c.jr, func() (any, error) { return decodeJSON(payload) })
 }
 
 // Decode parses a msgpack payload into its typed message. Bytes after the
 // first object are ignored.
 func (MsgpackSerializer) Decode(payload []byte) (Message, error) {
+	backing := backingFor(payload)
+	f := newFastMP(payload, backing)
+	if m, ok := fastTunnelData(&f); ok {
+		return m, nil
+	}
+	return decodeMsgpackMessage(payload, backing)
+}
+
+// decodeMsgpackMessage is the general decoder (backing as from backingFor).
+func decodeMsgpackMessage(payload []byte, backing string) (Message, error) {
 	c := getCtx()
 	defer putCtx(c)
-	c.mr.reset(payload)
+	c.mr = mpReader{b: payload, backing: backing}
 	return decodeSpan(c, NameMsgpack, &c.mr, func() (any, error) {
 		v, _, err := decodeMsgpack(payload)
 		return v, err

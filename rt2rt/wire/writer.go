@@ -191,7 +191,7 @@ func (w *writer) str(s string) {
 	}
 	w.b = append(w.b, '"')
 	start := 0
-	for i := 0; i < len(s); {
+	for i := plainPrefix(s); i < len(s); {
 		c := s[i]
 		if c >= 0x20 && c < 0x7f && c != '"' && c != '\\' {
 			i++
