@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/meshkit/meshkit/rt2rt"
+	"github.com/meshkit/meshkit/rt2rt/wire"
 )
 
 // Node is what the control API needs from the RT2RT node; *rt2rt.Node
@@ -22,6 +23,9 @@ type Node interface {
 	Peers() []rt2rt.PeerInfo
 	Join(ctx context.Context, uri string) (string, error)
 	ShuttingDown() bool
+	// Request sends a command to a peer and waits for its REPLY (used for
+	// ACTOR_MIGRATE and APP_DESTROY to other nodes).
+	Request(ctx context.Context, peerID string, m wire.Message) (wire.Response, error)
 }
 
 var _ Node = (*rt2rt.Node)(nil)
@@ -95,11 +99,97 @@ func WithMaxBodySize(n int64) Option {
 	}
 }
 
+// WithRuntime serves the actor, port, application and deploy routes from
+// rt (GET /capabilities, /actors, /actor..., /connect, /disconnect,
+// /applications, /application/{id}, /deploy). Without it those routes are
+// not installed (404).
+func WithRuntime(rt Runtime) Option {
+	return func(h *Handler) error {
+		if rt == nil {
+			return fmt.Errorf("%w: nil runtime", ErrInvalidOption)
+		}
+		h.rt = rt
+		return nil
+	}
+}
+
+// WithNetwork lets the routes connect, disconnect and migrate across nodes
+// (*actor.Network implements Network). Without it only local connections
+// are made and POST /actor/{id}/migrate answers 500 for a local actor.
+func WithNetwork(n Network) Option {
+	return func(h *Handler) error {
+		if n == nil {
+			return fmt.Errorf("%w: nil network", ErrInvalidOption)
+		}
+		h.net = n
+		return nil
+	}
+}
+
+// WithRegistry sets the registry the routes read (§12.4: GET /node/{id},
+// actor, port and application records, peer look-ups for /connect,
+// /disconnect and migration) and write (application records). Without it
+// GET /node/{id} is not installed and only local look-ups work.
+func WithRegistry(r Registry) Option {
+	return func(h *Handler) error {
+		if r == nil {
+			return fmt.Errorf("%w: nil registry", ErrInvalidOption)
+		}
+		h.reg = r
+		return nil
+	}
+}
+
+// WithRecords makes the routes write the actor and port records of actors
+// they create, connect or disconnect before they answer, so that a
+// following GET sees them (§12.4).
+func WithRecords(r *Records) Option {
+	return func(h *Handler) error {
+		if r == nil {
+			return fmt.Errorf("%w: nil records", ErrInvalidOption)
+		}
+		h.records = r
+		return nil
+	}
+}
+
+// WithShutdown installs DELETE /node, /node/clean, /node/migrate and
+// /node/now: the route answers 204 and then calls stop with the mode, on
+// its own goroutine. stop starts the node's shutdown (§13.2).
+func WithShutdown(stop func(mode ShutdownMode)) Option {
+	return func(h *Handler) error {
+		if stop == nil {
+			return fmt.Errorf("%w: nil shutdown function", ErrInvalidOption)
+		}
+		h.stop = stop
+		return nil
+	}
+}
+
+// ShutdownMode says how DELETE /node asked the node to stop (§12.2).
+type ShutdownMode string
+
+// Shutdown modes of DELETE /node.
+const (
+	// ShutdownClean destroys every actor, then stops (DELETE /node, /node/clean).
+	ShutdownClean ShutdownMode = "clean"
+	// ShutdownMigrate first tries to move every actor elsewhere.
+	ShutdownMigrate ShutdownMode = "migrate"
+	// ShutdownNow stops at once, without clean-up.
+	ShutdownNow ShutdownMode = "now"
+)
+
 // Handler is the calvin-base compatible control API (spec chapter 12) as an
 // http.Handler. Routes are added with Route; NewHandler installs GET /id,
-// GET /nodes and POST /peer_setup.
+// GET /nodes and POST /peer_setup, and the other routes of §12.2 for the
+// parts given as options.
 type Handler struct {
 	node        Node
+	rt          Runtime
+	net         Network
+	reg         Registry
+	records     *Records
+	stop        func(ShutdownMode)
 	log         *slog.Logger
 	joinTimeout time.Duration
 	maxBody     int64
@@ -129,6 +219,17 @@ func NewHandler(node Node, opts ...Option) (*Handler, error) {
 	h.Route(http.MethodGet, "/id", h.getID)
 	h.Route(http.MethodGet, "/nodes", h.getNodes)
 	h.Route(http.MethodPost, "/peer_setup", h.postPeerSetup)
+	if h.reg != nil {
+		h.Route(http.MethodGet, "/node/{node_id}", h.getNode)
+	}
+	if h.rt != nil {
+		h.actorRoutes()
+	}
+	if h.stop != nil {
+		for _, p := range []string{"/node", "/node/clean", "/node/migrate", "/node/now"} {
+			h.Route(http.MethodDelete, p, h.deleteNode)
+		}
+	}
 	return h, nil
 }
 
