@@ -265,6 +265,7 @@ func (n *Network) onActorNew(_ context.Context, in *rt2rt.Incoming) {
 			}
 			return
 		}
+		n.publish(ctx, id)
 		for _, c := range conns {
 			node := c.peerNode
 			if node == "" {
@@ -285,6 +286,7 @@ func (n *Network) onActorNew(_ context.Context, in *rt2rt.Incoming) {
 				return
 			}
 		}
+		n.publish(ctx, id)
 		done(wire.StatusOK)
 	}) {
 		done(wire.StatusInternalError)
@@ -345,4 +347,10 @@ func parsePrev(prev map[string]any, list any) ([]connRec, error) {
 		}
 	}
 	return out, nil
+}
+
+func (n *Network) publish(ctx context.Context, id string) {
+	if err := n.Publish(ctx, id); err != nil {
+		n.cfg.log.Warn("registry records not written", "actor", id, "err", err)
+	}
 }

@@ -35,9 +35,36 @@ type Locator interface {
 type NetworkOption func(*netConfig) error
 
 type netConfig struct {
-	log     *slog.Logger
-	locator Locator
-	timeout time.Duration
+	log      *slog.Logger
+	locator  Locator
+	recorder Recorder
+	timeout  time.Duration
+}
+
+// WithRecorder makes the binding publish actor and port records when actors
+// arrive or are destroyed by APP_DESTROY (a *Directory does it through the
+// registry).
+func WithRecorder(r Recorder) NetworkOption {
+	return func(c *netConfig) error {
+		if r == nil {
+			return fmt.Errorf("%w: nil recorder", ErrBadOption)
+		}
+		c.recorder = r
+		return nil
+	}
+}
+
+// Publish writes the registry records of a local actor (no-op without a
+// Recorder). Call it after creating or connecting actors yourself.
+func (n *Network) Publish(ctx context.Context, actorID string) error {
+	if n.cfg.recorder == nil {
+		return nil
+	}
+	info, ok := n.rt.Actor(actorID)
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownActor, actorID)
+	}
+	return n.cfg.recorder.Publish(ctx, n.node.ID(), info)
 }
 
 // WithNetworkLogger sets the logger of the binding (default: the discard logger).
@@ -424,7 +451,24 @@ func (n *Network) onAppDestroy(ctx context.Context, in *rt2rt.Incoming) {
 			}
 		}
 	}
+	var infos []Info
+	if n.cfg.recorder != nil {
+		for _, id := range ids {
+			if info, ok := n.rt.Actor(id); ok {
+				infos = append(infos, info)
+			}
+		}
+	}
 	missing, _ := n.rt.DestroyApp(ctx, m.AppUUID, ids)
+	if len(infos) > 0 {
+		n.goBackground(func(ctx context.Context) {
+			for _, info := range infos {
+				if err := n.cfg.recorder.Unpublish(ctx, info); err != nil {
+					n.cfg.log.Warn("registry records not deleted", "actor", info.ID, "err", err)
+				}
+			}
+		})
+	}
 	switch {
 	case m.Disconnect == nil && len(missing) == 0:
 		reply(in, wire.StatusOK, []any{})
