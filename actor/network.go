@@ -231,9 +231,7 @@ func (n *Network) attach(portID, peerNode, peerPortID string, beforeSend func())
 			beforeSend()
 		}
 		ep.snd, err = n.flow.AddSender(token.SenderConfig{Peer: peerNode, PortID: portID, PeerPortID: peerPortID, Queue: q,
-			OnCredit: wake, OnPeerLost: func(err error) {
-				n.cfg.log.Warn("token peer lost", "port", portID, "peer_port", peerPortID, "err", err)
-			}})
+			OnCredit: wake, OnPeerLost: func(err error) { n.peerLost(portID, peerNode, peerPortID, err) }})
 		if err != nil {
 			return err
 		}
@@ -247,6 +245,30 @@ func (n *Network) attach(portID, peerNode, peerPortID string, beforeSend func())
 		return err
 	}
 	return nil
+}
+
+// peerLost handles ABORT from the peer (its port is not there any more):
+// look the port up again and reconnect once, as spec §7.5 asks of senders.
+// A tunnel that went away is left to the next PORT_CONNECT.
+func (n *Network) peerLost(portID, peerNode, peerPortID string, err error) {
+	n.cfg.log.Info("token peer lost", "port", portID, "peer_port", peerPortID, "err", err)
+	if !errors.Is(err, token.ErrAborted) {
+		return
+	}
+	n.goBackground(func(ctx context.Context) {
+		node := peerNode
+		if n.cfg.locator != nil {
+			if found, lerr := n.cfg.locator.PortNode(ctx, peerPortID); lerr == nil {
+				node = found
+			}
+		}
+		if node == peerNode && n.cfg.locator == nil {
+			return // nowhere else to look
+		}
+		if cerr := n.ConnectRemote(ctx, portID, node, peerPortID); cerr != nil {
+			n.cfg.log.Warn("reconnect after ABORT failed", "port", portID, "peer_port", peerPortID, "err", cerr)
+		}
+	})
 }
 
 // ConnectRemote connects a local port to a port on peerNode: it opens the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"testing"
 	"time"
 
@@ -233,4 +234,45 @@ func TestMigrateErrors(t *testing.T) {
 	_, ok := b.rt.Actor(id)
 	assert.True(t, ok)
 	assert.False(t, errors.Is(nil, actor.ErrMigrating))
+}
+
+func TestNetworkCloseLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	reg := netRegistry(t)
+	mn := transport.NewMemNetwork()
+	tr, err := transport.NewRegistry(transport.WithMemNetwork(mn))
+	require.NoError(t, err)
+	a := newMeshNodeNoCleanup(t, reg, rt2rt.WithTransport(tr), rt2rt.WithListen("mem://leak-a"))
+	b := newMeshNodeNoCleanup(t, reg, rt2rt.WithTransport(tr), rt2rt.WithListen("mem://leak-b"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = b.node.Join(ctx, "mem://leak-a")
+	require.NoError(t, err)
+	src, _ := a.rt.CreateActor(ctx, std.CounterType, nil)
+	snk, _ := b.rt.CreateActor(ctx, std.SinkType, map[string]any{"store_tokens": true, "quiet": true})
+	op, _ := a.rt.PortID(src, actor.Out, "integer")
+	ip, _ := b.rt.PortID(snk, actor.In, "token")
+	require.NoError(t, b.net.ConnectRemote(ctx, ip, a.node.ID(), op))
+	require.Eventually(t, func() bool { return len(sinkTokens(t, b.rt, snk)) > 10 }, 10*time.Second, time.Millisecond)
+	require.NoError(t, b.net.Migrate(ctx, snk, a.node.ID()))
+	a.close()
+	b.close()
+	b.close() // twice is fine
+	noLeak(t, before)
+}
+
+func newMeshNodeNoCleanup(t testing.TB, reg *actor.Registry, opts ...rt2rt.Option) *meshNode {
+	t.Helper()
+	n, err := rt2rt.NewNode(append([]rt2rt.Option{rt2rt.WithLogger(quiet())}, opts...)...)
+	require.NoError(t, err)
+	m, err := tunnel.NewManager(n, tunnel.WithLogger(quiet()))
+	require.NoError(t, err)
+	rt, err := actor.NewRuntime(actor.WithRegistry(reg), actor.WithNodeID(n.ID()))
+	require.NoError(t, err)
+	f, err := token.NewFlow(token.WithLogger(quiet()))
+	require.NoError(t, err)
+	require.NoError(t, f.Register(m))
+	nw, err := actor.NewNetwork(rt, n, m, f)
+	require.NoError(t, err)
+	return &meshNode{node: n, mgr: m, flow: f, rt: rt, net: nw}
 }
