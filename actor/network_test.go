@@ -276,3 +276,73 @@ func newMeshNodeNoCleanup(t testing.TB, reg *actor.Registry, opts ...rt2rt.Optio
 	require.NoError(t, err)
 	return &meshNode{node: n, mgr: m, flow: f, rt: rt, net: nw}
 }
+
+type migObserver struct {
+	actor.NopObserver
+	migrated chan error
+}
+
+func (o *migObserver) ActorMigrated(_, _ string, err error) { o.migrated <- err }
+
+// TestFanOutMigration: one source feeding two sinks; the source moves away
+// and back (one PORT_CONNECT per peer each time) and both sinks see the
+// whole stream exactly once.
+func TestFanOutMigration(t *testing.T) {
+	a, b := twoNodes(t, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const n = 300
+	src, err := a.rt.CreateActor(ctx, std.CountTimerType, map[string]any{"sleep": 0.002, "steps": int64(n)})
+	require.NoError(t, err)
+	var sinks []string
+	for range 2 {
+		s, err := a.rt.CreateActor(ctx, std.SinkType, map[string]any{"store_tokens": true, "quiet": true})
+		require.NoError(t, err)
+		sinks = append(sinks, s)
+		op, _ := a.rt.PortID(src, actor.Out, "integer")
+		ip, _ := a.rt.PortID(s, actor.In, "token")
+		require.NoError(t, a.rt.Connect(ctx, op, ip))
+	}
+	require.Eventually(t, func() bool { return len(sinkTokens(t, a.rt, sinks[1])) > 5 }, 10*time.Second, time.Millisecond)
+	require.NoError(t, a.net.Migrate(ctx, src, b.node.ID()))
+	info, ok := b.rt.Actor(src)
+	require.True(t, ok)
+	assert.Len(t, info.Outports[0].Peers, 2)
+	k := len(sinkTokens(t, a.rt, sinks[0]))
+	require.Eventually(t, func() bool { return len(sinkTokens(t, a.rt, sinks[0])) > k+5 }, 10*time.Second, time.Millisecond)
+	require.NoError(t, b.net.Migrate(ctx, src, a.node.ID()))
+	for _, s := range sinks {
+		require.Eventually(t, func() bool { return len(sinkTokens(t, a.rt, s)) == n }, 20*time.Second, time.Millisecond)
+		assert.Equal(t, ints(n, 1), sinkTokens(t, a.rt, s))
+	}
+}
+
+func TestMigrationObserved(t *testing.T) {
+	reg := netRegistry(t)
+	obs := &migObserver{migrated: make(chan error, 4)}
+	mn := transport.NewMemNetwork()
+	tr, err := transport.NewRegistry(transport.WithMemNetwork(mn))
+	require.NoError(t, err)
+	a := newMeshNode(t, reg, rt2rt.WithTransport(tr), rt2rt.WithListen("mem://obs-a"))
+	b := newMeshNode(t, reg, rt2rt.WithTransport(tr), rt2rt.WithListen("mem://obs-b"))
+	rt, err := actor.NewRuntime(actor.WithRegistry(reg), actor.WithNodeID(a.node.ID()), actor.WithObserver(obs))
+	require.NoError(t, err)
+	_ = a.net.Close()
+	_ = a.rt.Close()
+	a.rt = rt
+	a.net, err = actor.NewNetwork(rt, a.node, a.mgr, a.flow)
+	require.NoError(t, err)
+	ctx := context.Background()
+	_, err = b.node.Join(ctx, "mem://obs-a")
+	require.NoError(t, err)
+	id, err := rt.CreateActor(ctx, std.SinkType, nil)
+	require.NoError(t, err)
+	require.NoError(t, a.net.Migrate(ctx, id, b.node.ID()))
+	assert.NoError(t, <-obs.migrated)
+	_, err = b.rt.CreateActor(ctx, std.SinkType, nil, actor.WithActorID("dup"))
+	require.NoError(t, err)
+	_, err = rt.CreateActor(ctx, std.SinkType, nil, actor.WithActorID("dup"))
+	require.NoError(t, err)
+	require.Error(t, a.net.Migrate(ctx, "dup", b.node.ID()))
+	assert.ErrorIs(t, <-obs.migrated, actor.ErrMigrationFailed)
+}
