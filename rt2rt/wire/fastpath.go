@@ -484,3 +484,110 @@ func (f *fastJSON) value(depth int) (any, bool) {
 }
 
 func (f *fastJSON) end() bool { return f.r.end() == nil }
+
+// ---- encoding ----
+
+// tokenFrame writes a TUNNEL_DATA carrying a TOKEN or TOKEN_REPLY built in
+// Go (no Extra, nothing marked absent) in one pass, byte for byte as the
+// general encoder does (same key order, see wireFields). It reports false,
+// having written nothing, for any other message.
+func (w *writer) tokenFrame(m *TunnelData) bool {
+	if m.Extra != nil || m.absent != 0 {
+		return false
+	}
+	var tok *Token
+	var rep *TokenReply
+	var sub *SubEnvelope
+	switch v := m.Value.(type) {
+	case *Token:
+		if v == nil || v.Token.Extra != nil || v.Token.absent != 0 {
+			return false
+		}
+		tok, sub = v, &v.SubEnvelope
+	case *TokenReply:
+		if v == nil {
+			return false
+		}
+		rep, sub = v, &v.SubEnvelope
+	default:
+		return false
+	}
+	if sub.Extra != nil || sub.absent != 0 {
+		return false
+	}
+	n := 5
+	if m.MsgUUID != "" {
+		n++
+	}
+	w.mapHeader(n)
+	w.plainKey("cmd")
+	w.str(cmdOr(m.Cmd, CmdTunnelData))
+	w.plainKey("from_rt_uuid")
+	w.str(m.From)
+	w.plainKey("to_rt_uuid")
+	w.str(m.To)
+	if m.MsgUUID != "" {
+		w.plainKey("msg_uuid")
+		w.str(m.MsgUUID)
+	}
+	w.plainKey("tunnel_id")
+	w.str(m.TunnelID)
+	w.plainKey("value")
+	n = 5
+	if sub.MsgUUID != "" {
+		n++
+	}
+	w.mapHeader(n)
+	w.plainKey("cmd")
+	if tok != nil {
+		w.str(cmdOr(sub.Cmd, SubToken))
+	} else {
+		w.str(cmdOr(sub.Cmd, SubTokenReply))
+	}
+	if sub.MsgUUID != "" {
+		w.plainKey("msg_uuid")
+		w.str(sub.MsgUUID)
+	}
+	if tok != nil {
+		w.plainKey("port_id")
+		w.str(tok.PortID)
+		w.plainKey("peer_port_id")
+		w.str(tok.PeerPortID)
+		w.plainKey("sequencenbr")
+		w.uint(tok.SequenceNbr)
+		w.plainKey("token")
+		w.mapHeader(2)
+		w.plainKey("type")
+		w.str(tok.Token.Type)
+		w.plainKey("data")
+		w.depth = 2 // as deep as the general encoder is here
+		w.value(tok.Token.Data)
+		w.depth = 0
+		w.mapEnd()
+	} else {
+		w.plainKey("port_id")
+		w.str(rep.PortID)
+		w.plainKey("peer_port_id")
+		w.str(rep.PeerPortID)
+		w.plainKey("sequencenbr")
+		w.uint(rep.SequenceNbr)
+		w.plainKey("value")
+		w.str(rep.Value)
+	}
+	w.mapEnd()
+	w.mapEnd()
+	return true
+}
+
+// plainKey writes a key known to need no escape.
+func (w *writer) plainKey(k string) {
+	if w.mp {
+		w.b = append(w.b, 0xa0|byte(len(k)))
+		w.b = append(w.b, k...)
+		return
+	}
+	w.sep()
+	w.b = append(w.b, '"')
+	w.b = append(w.b, k...)
+	w.b = append(w.b, '"', ':')
+}

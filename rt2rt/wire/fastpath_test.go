@@ -157,3 +157,57 @@ func TestSWARScans(t *testing.T) {
 	assert.Equal(t, 16, plainPrefix("0123456789abcdef\n"))
 	assert.Equal(t, 17, quoteOrBackslash([]byte(`0123456789abcdefg"`)))
 }
+
+// generalEncode runs the general encoder alone.
+func generalEncode(m Message, mp bool) ([]byte, error) {
+	w := getWriter(nil, mp)
+	w.object(m.(fielder))
+	return w.release()
+}
+
+func TestFastEncodeMatchesGeneral(t *testing.T) {
+	withUUIDs := tokenFrame()
+	withUUIDs.Value.(*Token).MsgUUID = "sub-uuid"
+	deep := tokenFrame()
+	deep.Value.(*Token).Token.Data = map[string]any{"a": []any{1.5, "x\n\u00e9", nil, true, map[string]any{"b": uint64(1 << 63)}}}
+	reply := tokenReplyFrame()
+	reply.Cmd = "TUNNEL_DATA"
+	nack := tokenReplyFrame()
+	nack.Value.(*TokenReply).Value = TokenNACK
+	decoded, err := JSON.Decode(mustEncode(t, JSON, tokenFrame()))
+	require.NoError(t, err)
+	for _, mp := range []bool{false, true} {
+		for i, m := range []*TunnelData{tokenFrame(), withUUIDs, deep, reply, nack, decoded.(*TunnelData)} {
+			want, err := generalEncode(m, mp)
+			require.NoError(t, err)
+			w := getWriter(nil, mp)
+			require.True(t, w.tokenFrame(m), "case %d", i)
+			got, err := w.release()
+			require.NoError(t, err)
+			assert.Equal(t, string(want), string(got), "case %d mp=%v", i, mp)
+		}
+	}
+	// Shapes it leaves to the general encoder.
+	extra := tokenFrame()
+	extra.Extra = map[string]any{"x": 1}
+	subExtra := tokenFrame()
+	subExtra.Value.(*Token).Extra = map[string]any{"x": 1}
+	var nilTok *Token
+	for i, m := range []*TunnelData{extra, subExtra, {TunnelID: "t", Value: nilTok}, {TunnelID: "t", Value: map[string]any{"cmd": "TOKEN"}}} {
+		w := getWriter(nil, true)
+		assert.False(t, w.tokenFrame(m), "case %d", i)
+		assert.Empty(t, w.b)
+		_, _ = w.release()
+	}
+	// Too deep data fails as in the general encoder.
+	var v any = int64(1)
+	for range MaxDepth {
+		v = []any{v}
+	}
+	tooDeep := tokenFrame()
+	tooDeep.Value.(*Token).Token.Data = v
+	_, gerr := generalEncode(tooDeep, true)
+	_, ferr := Msgpack.Encode(nil, tooDeep)
+	assert.Error(t, gerr)
+	assert.Error(t, ferr)
+}

@@ -144,7 +144,9 @@ func encodeMessage(dst []byte, m Message, mp bool) ([]byte, error) {
 		f = envelopeOnly{h}
 	}
 	w := getWriter(dst, mp)
-	w.object(f)
+	if td, ok := m.(*TunnelData); !ok || !w.tokenFrame(td) {
+		w.object(f)
+	}
 	b, err := w.release()
 	if err != nil {
 		return dst, fmt.Errorf("encode %s: %w", m.Header().Cmd, err)

@@ -31,7 +31,9 @@ func swarNeedsEscape(x uint64) bool {
 func plainPrefix(s string) int {
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		if swarNeedsEscape(binary.LittleEndian.Uint64([]byte(s[i : i+8]))) {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if swarNeedsEscape(x) {
 			break
 		}
 	}
