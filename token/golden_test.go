@@ -103,107 +103,141 @@ func sinkQueue(t *testing.T, an *wire.ActorNew) (*FIFO, string) {
 	return q.(*FIFO), port["id"].(string)
 }
 
-// TestGoldenReceiver plays the migrated sink (node B) of the captures: our
-// receiver, started from the inport queue state of the ACTOR_NEW, gets
-// Calvin's TOKENs and must answer exactly the TOKEN_REPLYs Calvin's node B
-// sent.
-func TestGoldenReceiver(t *testing.T) {
-	for _, file := range []string{"json-two-nodes.jsonl", "msgpack-two-nodes.jsonl"} {
-		t.Run(file, func(t *testing.T) {
-			an, frames, values := tokenFrames(t, readCapture(t, file))
-			q, inport := sinkQueue(t, an)
-			f, err := NewFlow()
-			require.NoError(t, err)
-			defer f.Close()
-			first := values[0].(*wire.Token)
-			l := &captureLink{peer: "A", ch: make(chan any, 64)}
-			f.LinkUp(l)
-			_, err = f.AddReceiver(ReceiverConfig{Peer: "A", PortID: inport, PeerPortID: first.PortID, Queue: q})
-			require.NoError(t, err)
-			assert.Equal(t, q.WritePos(), first.SequenceNbr, "the queue state expects the first wire token")
-			var want []*wire.TokenReply
-			for i, v := range values {
-				switch x := v.(type) {
-				case *wire.Token:
-					require.Equal(t, "from_target", frames[i].Dir)
-					f.Deliver(l, x)
-					tok, err := q.Read(inport) // test.Sink consumes at once
-					require.NoError(t, err)
-					assert.Equal(t, FromPayload(x.Token), tok)
-				case *wire.TokenReply:
-					want = append(want, x)
-				}
+// stream is one connection's frames in a capture, in order.
+type stream struct {
+	out, in string // sender's outport, receiver's inport
+	tokens  []*wire.Token
+	replies []*wire.TokenReply
+}
+
+func streams(values []any) []*stream {
+	var out []*stream
+	by := map[pairKey]*stream{}
+	get := func(o, i string) *stream {
+		k := pairKey{o, i}
+		if by[k] == nil {
+			by[k] = &stream{out: o, in: i}
+			out = append(out, by[k])
+		}
+		return by[k]
+	}
+	for _, v := range values {
+		switch x := v.(type) {
+		case *wire.Token:
+			s := get(x.PortID, x.PeerPortID)
+			s.tokens = append(s.tokens, x)
+		case *wire.TokenReply:
+			s := get(x.PortID, x.PeerPortID)
+			s.replies = append(s.replies, x)
+		}
+	}
+	return out
+}
+
+// queueAt is a queue with one reader whose stream is at position pos.
+func queueAt(t *testing.T, reader string, pos uint64) *FIFO {
+	t.Helper()
+	ring := make([]any, 5)
+	for i := range ring {
+		ring[i] = map[string]any{"type": "Token", "data": int64(0)}
+	}
+	q, err := ImportFIFO(map[string]any{
+		"queuetype": "fanout_fifo", "N": int64(5), "fifo": ring, "readers": []any{reader},
+		"write_pos": pos, "read_pos": map[string]any{reader: pos}, "tentative_read_pos": map[string]any{reader: pos},
+	})
+	require.NoError(t, err)
+	return q
+}
+
+var goldenFiles = []string{"json-two-nodes.jsonl", "msgpack-two-nodes.jsonl", "msgpack-constrained.jsonl"}
+
+// TestGoldenQueuePositions: the migrated sink's queue state expects exactly
+// the first TOKEN that goes over the wire after the migration (§7.3).
+func TestGoldenQueuePositions(t *testing.T) {
+	for _, file := range goldenFiles {
+		an, _, values := tokenFrames(t, readCapture(t, file))
+		q, inport := sinkQueue(t, an)
+		for _, s := range streams(values) {
+			if s.in == inport {
+				assert.Equal(t, q.WritePos(), s.tokens[0].SequenceNbr, file)
 			}
-			require.NotEmpty(t, want)
-			for _, w := range want {
-				select {
-				case v := <-l.ch:
-					got := v.(*wire.TokenReply)
-					assert.Equal(t, []any{w.PortID, w.PeerPortID, w.SequenceNbr, w.Value},
-						[]any{got.PortID, got.PeerPortID, got.SequenceNbr, got.Value})
-				case <-time.After(5 * time.Second):
-					t.Fatal("no reply")
-				}
-			}
-		})
+		}
 	}
 }
 
-// TestGoldenSender plays the source (node A): our sender, at the position
-// the capture starts from, must send the TOKENs Calvin's node A sent, and
-// Calvin's TOKEN_REPLYs must acknowledge every one of them.
-func TestGoldenSender(t *testing.T) {
-	for _, file := range []string{"json-two-nodes.jsonl", "msgpack-two-nodes.jsonl"} {
-		t.Run(file, func(t *testing.T) {
-			_, _, values := tokenFrames(t, readCapture(t, file))
-			var tokens []*wire.Token
-			var replies []*wire.TokenReply
-			for _, v := range values {
-				switch x := v.(type) {
-				case *wire.Token:
-					tokens = append(tokens, x)
-				case *wire.TokenReply:
-					replies = append(replies, x)
+// TestGoldenReceiver plays the receiving side of every token stream in the
+// captures (Calvin's node B, or the constrained runtime): fed the captured
+// TOKENs, our receiver must answer exactly the captured TOKEN_REPLYs.
+func TestGoldenReceiver(t *testing.T) {
+	for _, file := range goldenFiles {
+		_, _, values := tokenFrames(t, readCapture(t, file))
+		for _, st := range streams(values) {
+			t.Run(file+"/"+st.in[:8], func(t *testing.T) {
+				require.Len(t, st.replies, len(st.tokens))
+				q := queueAt(t, st.in, st.tokens[0].SequenceNbr)
+				f, err := NewFlow()
+				require.NoError(t, err)
+				defer f.Close()
+				l := &captureLink{peer: "peer", ch: make(chan any, 64)}
+				f.LinkUp(l)
+				_, err = f.AddReceiver(ReceiverConfig{Peer: "peer", PortID: st.in, PeerPortID: st.out, Queue: q})
+				require.NoError(t, err)
+				for i, tok := range st.tokens {
+					f.Deliver(l, tok)
+					got, err := q.Read(st.in) // the consumer takes it at once
+					require.NoError(t, err)
+					assert.Equal(t, FromPayload(tok.Token), got)
+					var rep *wire.TokenReply
+					select {
+					case v := <-l.ch:
+						rep = v.(*wire.TokenReply)
+					case <-time.After(5 * time.Second):
+						t.Fatal("no reply")
+					}
+					w := st.replies[i]
+					assert.Equal(t, []any{w.PortID, w.PeerPortID, w.SequenceNbr, w.Value},
+						[]any{rep.PortID, rep.PeerPortID, rep.SequenceNbr, rep.Value})
 				}
-			}
-			first := tokens[0]
-			// The source outport before the first wire token: every earlier
-			// token was consumed by the sink while it was local.
-			ring := make([]any, 5)
-			for i := range ring {
-				ring[i] = map[string]any{"type": "Token", "data": int64(0)}
-			}
-			q, err := ImportFIFO(map[string]any{
-				"queuetype": "fanout_fifo", "N": int64(5), "fifo": ring,
-				"readers":   []any{first.PeerPortID},
-				"write_pos": first.SequenceNbr, "read_pos": map[string]any{first.PeerPortID: first.SequenceNbr},
-				"tentative_read_pos": map[string]any{first.PeerPortID: first.SequenceNbr},
 			})
-			require.NoError(t, err)
-			f, err := NewFlow()
-			require.NoError(t, err)
-			defer f.Close()
-			l := &captureLink{peer: "B", ch: make(chan any, 64)}
-			f.LinkUp(l)
-			s, err := f.AddSender(SenderConfig{Peer: "B", PortID: first.PortID, PeerPortID: first.PeerPortID, Queue: q})
-			require.NoError(t, err)
-			for i, want := range tokens {
-				require.NoError(t, q.Write(FromPayload(want.Token)))
-				s.Notify()
-				var got *wire.Token
-				select {
-				case v := <-l.ch:
-					got = v.(*wire.Token)
-				case <-time.After(5 * time.Second):
-					t.Fatal("no token sent")
+		}
+	}
+}
+
+// TestGoldenSender plays the sending side of every token stream: our sender,
+// at the position the stream starts from, must send the captured TOKENs,
+// and the captured TOKEN_REPLYs must acknowledge every one of them.
+func TestGoldenSender(t *testing.T) {
+	for _, file := range goldenFiles {
+		_, _, values := tokenFrames(t, readCapture(t, file))
+		for _, st := range streams(values) {
+			t.Run(file+"/"+st.out[:8], func(t *testing.T) {
+				require.Len(t, st.replies, len(st.tokens))
+				q := queueAt(t, st.in, st.tokens[0].SequenceNbr)
+				f, err := NewFlow()
+				require.NoError(t, err)
+				defer f.Close()
+				l := &captureLink{peer: "peer", ch: make(chan any, 64)}
+				f.LinkUp(l)
+				s, err := f.AddSender(SenderConfig{Peer: "peer", PortID: st.out, PeerPortID: st.in, Queue: q})
+				require.NoError(t, err)
+				for i, want := range st.tokens {
+					require.NoError(t, q.Write(FromPayload(want.Token)))
+					s.Notify()
+					var got *wire.Token
+					select {
+					case v := <-l.ch:
+						got = v.(*wire.Token)
+					case <-time.After(5 * time.Second):
+						t.Fatal("no token sent")
+					}
+					assert.Equal(t, []any{want.PortID, want.PeerPortID, want.SequenceNbr, want.Token.Type, want.Token.Data},
+						[]any{got.PortID, got.PeerPortID, got.SequenceNbr, got.Token.Type, got.Token.Data})
+					f.Deliver(l, st.replies[i])
 				}
-				assert.Equal(t, []any{want.PortID, want.PeerPortID, want.SequenceNbr, want.Token.Type, want.Token.Data},
-					[]any{got.PortID, got.PeerPortID, got.SequenceNbr, got.Token.Type, got.Token.Data})
-				f.Deliver(l, replies[i])
-			}
-			st := s.Stats()
-			assert.Equal(t, st.Write, st.Read, "Calvin's replies acknowledged every token")
-			assert.Zero(t, st.Retransmitted)
-		})
+				stats := s.Stats()
+				assert.Equal(t, stats.Write, stats.Read, "the captured replies acknowledged every token")
+				assert.Zero(t, stats.Retransmitted)
+			})
+		}
 	}
 }
