@@ -1,13 +1,29 @@
-// Command calvinnode runs a Calvin-compatible node: an RT2RT listener, the
-// HTTP control API and start-up joins (spec chapter 13).
+// Command calvinnode runs a Calvin-compatible node (spec chapter 13): an
+// RT2RT listener, the registry, the standard actor types (actor/std), the
+// HTTP control API (chapter 12) and start-up joins.
 //
 //	go run ./examples/calvinnode -listen calvinip://127.0.0.1:5000 -control 127.0.0.1:5001
 //
-// When it is ready it prints exactly one line to stdout,
+// Flags: -listen URI (repeatable), -control HOST:PORT (empty disables the
+// API), -name NAME (published as the node_name attribute and index), -id
+// ID, -serializers LIST, -storage local|proxy:URI and -join URI
+// (repeatable). With -storage local (the default) the node is a registry
+// master: it serves the storage and proxy tunnels and keeps its own records
+// in its store. With -storage proxy:URI it joins the node at URI at start
+// (retrying in the background if that fails, with registry writes held
+// until it succeeds) and keeps its records in that node's registry over a
+// storage tunnel; the registry also resolves peers' URIs.
+//
+// Start-up order: listeners, registry, own node record and indexes, control
+// API, -join peers. When it is ready it prints exactly one line to stdout,
 //
 //	ready id=<node id> listen=<first listen URI> control=<host:port>
 //
-// and logs go to stderr. SIGINT or SIGTERM shut it down cleanly (exit 0).
+// after which io.Print actors write their lines to stdout; logs go to
+// stderr. SIGINT, SIGTERM and DELETE /node shut it down cleanly (exit 0):
+// the node stops accepting work, destroys its actors (DELETE /node/migrate
+// first moves them to linked peers, DELETE /node/now skips the clean-up),
+// deletes its registry records and closes its links.
 package main
 
 import (
@@ -28,6 +44,7 @@ import (
 
 	"github.com/meshkit/meshkit/actor/control"
 	"github.com/meshkit/meshkit/rt2rt"
+	"github.com/meshkit/meshkit/tunnel/storage"
 )
 
 func main() {
@@ -58,7 +75,14 @@ type options struct {
 	name        string
 	id          string
 	serializers string
+	storage     string // "local" or "proxy:URI"
 	join        listFlag
+}
+
+// proxyURI returns the registry master's URI of -storage proxy:URI.
+func (o *options) proxyURI() (string, bool) {
+	uri, ok := strings.CutPrefix(o.storage, "proxy:")
+	return uri, ok
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -70,9 +94,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.name, "name", "", "node name")
 	fs.StringVar(&o.id, "id", "", "node id (default: a random uuid4)")
 	fs.StringVar(&o.serializers, "serializers", "json,msgpack", "serializer priority list, comma-separated")
+	fs.StringVar(&o.storage, "storage", "local", "registry: local (this node is the registry master) or proxy:URI (use the registry of the node at URI)")
 	fs.Var(&o.join, "join", "peer URI to join at start (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if uri, ok := o.proxyURI(); o.storage != "local" && (!ok || uri == "") {
+		return nil, fmt.Errorf("-storage %q: want local or proxy:URI", o.storage)
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
@@ -114,29 +142,28 @@ func serve(ctx context.Context, o *options, stdout io.Writer, log *slog.Logger) 
 	}
 	nodeOpts = append(nodeOpts, rt2rt.WithSerializers(sers...))
 
-	// Start-up order (§13.2): listeners, control API, start-up joins.
+	// Start-up order (§13.2): listeners, registry, own record and indexes,
+	// control API, start-up joins, then the ready line.
 	node, err := rt2rt.NewNode(nodeOpts...)
 	if err != nil {
 		return err
 	}
 	defer node.Close()
-
-	var srv *http.Server
+	var ln net.Listener
 	controlAddr := ""
-	srvDone := make(chan error, 1)
 	if o.control != "" {
-		h, err := control.NewHandler(node, control.WithLogger(log))
-		if err != nil {
-			return err
-		}
-		ln, err := net.Listen("tcp", o.control)
-		if err != nil {
+		if ln, err = net.Listen("tcp", o.control); err != nil {
 			return fmt.Errorf("control API: %w", err)
 		}
+		defer ln.Close()
 		controlAddr = ln.Addr().String()
-		srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-		go func() { srvDone <- srv.Serve(ln) }()
 	}
+
+	st, err := newStack(node, o, stdout, log)
+	if err != nil {
+		return err
+	}
+	defer st.close()
 
 	var retries sync.WaitGroup
 	retryCtx, stopRetries := context.WithCancel(ctx)
@@ -144,22 +171,61 @@ func serve(ctx context.Context, o *options, stdout io.Writer, log *slog.Logger) 
 		stopRetries()
 		retries.Wait()
 	}()
+
+	// The registry: local (this node is the master) or the proxy master.
+	rec := &storage.NodeRecord{ID: node.ID(), URIs: node.URIs(), Attributes: storage.NodeAttributes{Public: map[string]any{}},
+		Capabilities: st.rt.Capabilities()}
+	if controlAddr != "" {
+		rec.ControlURIs = []string{"http://" + controlAddr}
+	}
+	if o.name != "" {
+		rec.Attributes.IndexedPublic = []string{storage.NodeNameIndex("", "", "", "", o.name)}
+	}
+	if err := st.startRegistry(retryCtx, o, rec, &retries); err != nil {
+		return err
+	}
+
+	stopReq := make(chan control.ShutdownMode, 1)
+	var srv *http.Server
+	srvDone := make(chan error, 1)
+	if ln != nil {
+		h, err := control.NewHandler(node, control.WithLogger(log), control.WithRuntime(st.rt), control.WithNetwork(st.net),
+			control.WithRegistry(st.reg), control.WithRecords(st.records),
+			control.WithShutdown(func(m control.ShutdownMode) {
+				select {
+				case stopReq <- m:
+				default:
+				}
+			}))
+		if err != nil {
+			return err
+		}
+		srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		go func() { srvDone <- srv.Serve(ln) }()
+	}
+
 	joinAtStart(retryCtx, node, o.join.vals, &retries, log)
 
 	fmt.Fprintf(stdout, "ready id=%s listen=%s control=%s\n", node.ID(), node.URIs()[0], controlAddr)
 
+	mode := control.ShutdownClean
+	var serveErr error
 	select {
 	case <-ctx.Done():
+	case mode = <-stopReq:
 	case err := <-srvDone:
-		return fmt.Errorf("control API stopped: %w", err)
+		serveErr = fmt.Errorf("control API stopped: %w", err)
+		srvDone <- nil
 	}
-	log.Info("shutting down")
+	log.Info("shutting down", "mode", mode)
 	stopRetries()
 	retries.Wait()
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	// The node answers as §4.7 (and the control API 500, §12.1) while it
-	// stops; then the HTTP server goes.
+	// While the node stops it answers as §4.7 (and the control API 500,
+	// §12.1); the clean-up runs as a shutdown hook, before links close.
+	cancelHook := node.OnShutdown(func(ctx context.Context) { st.cleanUp(ctx, mode, rec) })
+	defer cancelHook()
 	shutdownErr := node.Shutdown(sctx)
 	if srv != nil {
 		if err := srv.Shutdown(sctx); err != nil {
@@ -167,7 +233,7 @@ func serve(ctx context.Context, o *options, stdout io.Writer, log *slog.Logger) 
 		}
 		<-srvDone
 	}
-	return shutdownErr
+	return errors.Join(serveErr, shutdownErr)
 }
 
 // joinAtStart tries each peer once before the ready line; failed ones keep

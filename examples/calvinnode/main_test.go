@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -110,6 +111,8 @@ func TestRunBadFlags(t *testing.T) {
 		{"-listen", "calvinip://127.0.0.1:0", "-control", "256.0.0.1:99999"},
 		{"extra"},
 		{"-nosuchflag"},
+		{"-storage", "dht", "-control", ""},
+		{"-storage", "proxy:", "-control", ""},
 	} {
 		// A bad set-up must fail at once; the timeout only bounds a bug.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -147,4 +150,178 @@ func TestBinarySIGTERM(t *testing.T) {
 	rest, _ := io.ReadAll(br)
 	assert.Empty(t, string(rest))
 	require.NoError(t, cmd.Wait(), "exit status 0 after SIGTERM")
+}
+
+// do sends a JSON request to a node's control API and decodes the answer
+// into out (when not nil and there is a body); it returns the status.
+func do(t *testing.T, s *started, method, path string, body any, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(t, err)
+		rd = strings.NewReader(string(b))
+	}
+	req, err := http.NewRequest(method, "http://"+s.control+path, rd)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	if out != nil && len(b) > 0 {
+		require.NoError(t, json.Unmarshal(b, out), string(b))
+	}
+	return resp.StatusCode
+}
+
+func sinkTokens(t *testing.T, s *started, id string) []int {
+	t.Helper()
+	var toks []int
+	if do(t, s, "GET", "/actor/"+id+"/report", nil, &toks) != 200 {
+		return nil
+	}
+	return toks
+}
+
+func isSequence(toks []int) bool {
+	for i, v := range toks {
+		if v != i+1 {
+			return false
+		}
+	}
+	return true
+}
+
+var loopback = []string{"-listen", "calvinip://127.0.0.1:0", "-control", "127.0.0.1:0"}
+
+// TestRegistryMasterAndProxy runs a registry master (-storage local) and a
+// proxy-storage node joined to it, deploys CountTimer → Sink on the master,
+// migrates the sink to the proxy node and back, and stops the proxy node
+// with DELETE /node.
+func TestRegistryMasterAndProxy(t *testing.T) {
+	a := start(t, append(loopback, "-name", "nodeA")...)
+	b := start(t, append(loopback, "-name", "nodeB", "-storage", "proxy:"+a.listen)...)
+
+	// b joined its master before it was ready; its record is in a's registry.
+	var nodes []string
+	do(t, b, "GET", "/nodes", nil, &nodes)
+	assert.Equal(t, []string{a.id}, nodes)
+	var rec map[string]any
+	require.Eventually(t, func() bool { return do(t, a, "GET", "/node/"+b.id, nil, &rec) == 200 }, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, []any{b.listen}, rec["uris"])
+	assert.Equal(t, []any{"http://" + b.control}, rec["control_uris"])
+	assert.Equal(t, []any{"/node/attribute/node_name/////nodeB"}, rec["attributes"].(map[string]any)["indexed_public"])
+	// b reads the same registry, its own record and a's.
+	assert.Equal(t, 200, do(t, b, "GET", "/node/"+b.id, nil, &rec))
+	assert.Equal(t, 200, do(t, b, "GET", "/node/"+a.id, nil, &rec))
+	assert.Equal(t, []any{a.listen}, rec["uris"])
+	assert.Equal(t, 404, do(t, a, "GET", "/node/2b6e8f4a-1f7c-4c7e-9a43-5d2e1f0c9b11", nil, nil))
+	var caps []string
+	do(t, b, "GET", "/capabilities", nil, &caps)
+	assert.Contains(t, caps, "io.stdout")
+
+	app := map[string]any{"name": "xflow", "app_info": map[string]any{
+		"valid": true,
+		"actors": map[string]any{
+			"xflow:src": map[string]any{"actor_type": "std.CountTimer", "args": map[string]any{"sleep": 0.02}},
+			"xflow:snk": map[string]any{"actor_type": "test.Sink", "args": map[string]any{"store_tokens": true}},
+		},
+		"connections": map[string]any{"xflow:src.integer": []any{"xflow:snk.token"}},
+	}}
+	var d struct {
+		ApplicationID string            `json:"application_id"`
+		ActorMap      map[string]string `json:"actor_map"`
+	}
+	require.Equal(t, 200, do(t, a, "POST", "/deploy", app, &d))
+	snk := d.ActorMap["xflow:snk"]
+	require.Eventually(t, func() bool { return len(sinkTokens(t, a, snk)) >= 2 }, 10*time.Second, 10*time.Millisecond)
+
+	// Migrate the sink to b; its report continues the sequence there.
+	require.Equal(t, 204, do(t, a, "POST", "/actor/"+snk+"/migrate", map[string]any{"peer_node_id": b.id}, nil))
+	var ids []string
+	do(t, b, "GET", "/actors", nil, &ids)
+	assert.Equal(t, []string{snk}, ids)
+	n := len(sinkTokens(t, b, snk))
+	require.Eventually(t, func() bool { return len(sinkTokens(t, b, snk)) >= n+3 }, 10*time.Second, 10*time.Millisecond)
+	toks := sinkTokens(t, b, snk)
+	assert.True(t, isSequence(toks), "%v", toks)
+	// a reads where the sink is from the registry.
+	require.Eventually(t, func() bool {
+		return do(t, a, "GET", "/actor/"+snk, nil, &rec) == 200 && rec["node_id"] == b.id
+	}, 5*time.Second, 10*time.Millisecond)
+
+	// Ask a to move it back: a sends ACTOR_MIGRATE to b.
+	require.Equal(t, 204, do(t, a, "POST", "/actor/"+snk+"/migrate", map[string]any{"peer_node_id": a.id}, nil))
+	require.Eventually(t, func() bool { return len(sinkTokens(t, a, snk)) >= len(toks)+3 }, 10*time.Second, 10*time.Millisecond)
+	toks = sinkTokens(t, a, snk)
+	assert.True(t, isSequence(toks), "%v", toks)
+
+	// And to b again, then stop b with DELETE /node: its actors are
+	// destroyed, its record leaves the registry, it exits 0.
+	require.Equal(t, 204, do(t, a, "POST", "/actor/"+snk+"/migrate", map[string]any{"peer_node_id": b.id}, nil))
+	assert.Equal(t, 204, do(t, b, "DELETE", "/node", nil, nil))
+	assert.Equal(t, 0, b.wait())
+	assert.Equal(t, 404, do(t, a, "GET", "/node/"+b.id, nil, nil))
+	assert.Equal(t, 404, do(t, a, "GET", "/actor/"+snk, nil, nil))
+	rest, err := io.ReadAll(b.stdout)
+	require.NoError(t, err)
+	assert.Empty(t, string(rest))
+}
+
+// TestPrintAfterReady: io.Print writes to stdout, after the ready line.
+func TestPrintAfterReady(t *testing.T) {
+	a := start(t, loopback...)
+	app := map[string]any{"name": "p", "app_info": map[string]any{
+		"actors": map[string]any{
+			"p:src": map[string]any{"actor_type": "std.CountTimer", "args": map[string]any{"sleep": 0.01, "steps": 3}},
+			"p:out": map[string]any{"actor_type": "io.Print", "args": map[string]any{}},
+		},
+		"connections": map[string]any{"p:src.integer": []any{"p:out.token"}},
+	}}
+	require.Equal(t, 200, do(t, a, "POST", "/deploy", app, nil))
+	for _, want := range []string{"1\n", "2\n", "3\n"} {
+		line, err := a.stdout.ReadString('\n')
+		require.NoError(t, err)
+		assert.Equal(t, want, line)
+	}
+}
+
+// TestDeleteNodeModes: /node/now and /node/migrate stop the node too.
+func TestDeleteNodeModes(t *testing.T) {
+	a := start(t, loopback...)
+	b := start(t, append(loopback, "-storage", "proxy:"+a.listen)...)
+	var out map[string]string
+	require.Equal(t, 200, do(t, b, "POST", "/actor", map[string]any{"actor_type": "test.Sink", "args": map[string]any{}}, &out))
+	// Evacuation moves the actor to a, the only peer.
+	assert.Equal(t, 204, do(t, b, "DELETE", "/node/migrate", nil, nil))
+	assert.Equal(t, 0, b.wait())
+	var ids []string
+	do(t, a, "GET", "/actors", nil, &ids)
+	assert.Equal(t, []string{out["actor_id"]}, ids)
+
+	assert.Equal(t, 204, do(t, a, "DELETE", "/node/now", nil, nil))
+	assert.Equal(t, 0, a.wait())
+}
+
+// TestProxyMasterLate: a proxy node whose master is not up yet still gets
+// ready, and publishes its record once the master can be joined.
+func TestProxyMasterLate(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	b := start(t, append(loopback, "-storage", "proxy:calvinip://"+addr)...)
+	a := start(t, "-listen", "calvinip://"+addr, "-control", "127.0.0.1:0")
+	var rec map[string]any
+	require.Eventually(t, func() bool { return do(t, a, "GET", "/node/"+b.id, nil, &rec) == 200 }, 15*time.Second, 20*time.Millisecond)
+	assert.Equal(t, []any{b.listen}, rec["uris"])
+	t0 := time.Now()
+	b.cancel()
+	assert.Equal(t, 0, b.wait())
+	t.Logf("b stopped in %v", time.Since(t0))
+	t0 = time.Now()
+	a.cancel()
+	assert.Equal(t, 0, a.wait())
+	t.Logf("a stopped in %v", time.Since(t0))
 }
