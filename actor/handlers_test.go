@@ -146,3 +146,40 @@ func TestActorNewFromCalvinState(t *testing.T) {
 	require.True(t, ok)
 	assert.True(t, info.Shadow)
 }
+
+func TestArrivedActorKeepsReconnecting(t *testing.T) {
+	a, b := twoNodes(t, false)
+	ctx := context.Background()
+	var st map[string]any
+	for _, vs := range actorNewStates(t) {
+		if vs.file == "json-two-nodes.jsonl" && vs.line == 688 {
+			st = deepClone(vs.state).(map[string]any)
+		}
+	}
+	require.NotNil(t, st)
+	as := st["actor_state"].(map[string]any)
+	id := as["private"].(map[string]any)["_id"].(string)
+	outID := as["private"].(map[string]any)["outports"].(map[string]any)["integer"].(map[string]any)["id"].(string)
+	prev := map[string]any{"inports": map[string]any{}, "outports": map[string]any{outID: []any{[]any{b.node.ID(), "late-port"}}}}
+	msg := &wire.ActorNew{State: wire.ActorNewState{ActorType: std.CountTimerType, ActorState: as, PrevConnections: prev}}
+	assert.Equal(t, 500, request(t, b, a, msg).Status, "the peer port does not exist yet")
+
+	// The peer port appears on B: A's retry connects it.
+	snk, err := b.rt.CreateActor(ctx, std.SinkType, map[string]any{"store_tokens": true, "quiet": true})
+	require.NoError(t, err)
+	sst, err := b.rt.ExportState(ctx, snk)
+	require.NoError(t, err)
+	require.NoError(t, b.rt.DeleteActor(ctx, snk))
+	sst["private"].(map[string]any)["inports"].(map[string]any)["token"].(map[string]any)["id"] = "late-port"
+	_, err = b.rt.ImportActor(ctx, std.SinkType, sst)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, ok := a.rt.Actor(id)
+		return ok && info.Connected
+	}, 20*time.Second, 5*time.Millisecond)
+	// CountTimer continues from count 14 (it had sent 13 tokens).
+	require.Eventually(t, func() bool { return len(sinkTokens(t, b.rt, snk)) >= 2 }, 20*time.Second, time.Millisecond)
+	got := sinkTokens(t, b.rt, snk)
+	assert.Equal(t, int64(14), got[0])
+	assert.Equal(t, int64(15), got[1])
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/meshkit/meshkit/rt2rt"
 	"github.com/meshkit/meshkit/rt2rt/wire"
@@ -241,18 +242,37 @@ func (n *Network) onActorNew(_ context.Context, in *rt2rt.Incoming) {
 	}
 	priv, _ := m.State.ActorState["private"].(map[string]any)
 	id, _ := priv["_id"].(string)
+	from := m.Header().From
 	n.mu.Lock()
-	if _, busy := n.arriving[id]; busy || id == "" {
+	if cur, busy := n.arriving[id]; busy || id == "" {
 		n.mu.Unlock()
+		if busy && cur.from == from {
+			// The same migration asked again (a retried request): answer
+			// with its outcome once known.
+			if !n.goBackground(func(ctx context.Context) {
+				select {
+				case <-cur.done:
+					reply(in, cur.status, nil)
+				case <-ctx.Done():
+					reply(in, wire.StatusInternalError, nil)
+				}
+			}) {
+				reply(in, wire.StatusInternalError, nil)
+			}
+			return
+		}
 		reply(in, wire.StatusBadRequest, nil)
 		return
 	}
-	n.arriving[id] = make(chan struct{})
+	cur := &arrival{from: from, done: make(chan struct{})}
+	n.arriving[id] = cur
 	n.mu.Unlock()
 	done := func(status int) {
 		n.mu.Lock()
 		delete(n.arriving, id)
 		n.mu.Unlock()
+		cur.status = status
+		close(cur.done)
 		reply(in, status, nil)
 	}
 	if !n.goBackground(func(ctx context.Context) {
@@ -266,23 +286,13 @@ func (n *Network) onActorNew(_ context.Context, in *rt2rt.Incoming) {
 			return
 		}
 		n.publish(ctx, id)
-		for _, c := range conns {
-			node := c.peerNode
-			if node == "" {
-				if _, local := n.rt.Port(c.peer); local {
-					node = n.node.ID()
-				} else if n.cfg.locator != nil {
-					node, err = n.cfg.locator.PortNode(ctx, c.peer)
-				} else {
-					err = fmt.Errorf("%w: no node for peer port %q", ErrUnknownPort, c.peer)
-				}
-			}
-			if err == nil {
-				err = n.ConnectRemote(ctx, c.port, node, c.peer)
-			}
-			if err != nil {
+		for i, c := range conns {
+			if err := n.reconnect(ctx, c); err != nil {
 				n.cfg.log.Warn("reconnect of arrived actor failed", "actor", id, "port", c.port, "peer", c.peer, "err", err)
 				done(wire.StatusInternalError)
+				// The actor stays here (the source no longer has it): keep
+				// trying the connections still missing.
+				n.retryReconnect(id, conns[i:])
 				return
 			}
 		}
@@ -353,4 +363,78 @@ func (n *Network) publish(ctx context.Context, id string) {
 	if err := n.Publish(ctx, id); err != nil {
 		n.cfg.log.Warn("registry records not written", "actor", id, "err", err)
 	}
+}
+
+// arrival is an ACTOR_NEW being handled.
+type arrival struct {
+	from   string
+	done   chan struct{}
+	status int // valid once done is closed
+}
+
+// reconnect re-establishes one connection of an arrived actor.
+func (n *Network) reconnect(ctx context.Context, c connRec) error {
+	node := c.peerNode
+	if node == "" {
+		if _, local := n.rt.Port(c.peer); local {
+			node = n.node.ID()
+		} else if n.cfg.locator != nil {
+			var err error
+			if node, err = n.cfg.locator.PortNode(ctx, c.peer); err != nil {
+				return err
+			}
+		} else {
+			return fmt.Errorf("%w: no node for peer port %q", ErrUnknownPort, c.peer)
+		}
+	}
+	return n.ConnectRemote(ctx, c.port, node, c.peer)
+}
+
+// Retry limits for connections of an arrived actor that failed to reconnect.
+const (
+	retryFirst    = 500 * time.Millisecond
+	retryMax      = 30 * time.Second
+	retryAttempts = 12
+)
+
+// retryReconnect keeps trying the given connections in the background with
+// exponential backoff while the actor lives here and the binding is open.
+func (n *Network) retryReconnect(id string, conns []connRec) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		wait := retryFirst
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		for attempt := 0; attempt < retryAttempts && len(conns) > 0; attempt++ {
+			select {
+			case <-n.ctx.Done():
+				return
+			case <-t.C:
+			}
+			if _, ok := n.rt.Actor(id); !ok {
+				return
+			}
+			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.timeout)
+			for len(conns) > 0 {
+				if err := n.reconnect(ctx, conns[0]); err != nil {
+					break
+				}
+				conns = conns[1:]
+			}
+			cancel()
+			wait = min(2*wait, retryMax)
+			t.Reset(wait)
+		}
+		if len(conns) > 0 {
+			n.cfg.log.Warn("giving up reconnecting arrived actor", "actor", id, "missing", len(conns))
+		} else {
+			n.publish(n.ctx, id)
+		}
+	}()
 }

@@ -118,7 +118,7 @@ type Network struct {
 	wg     sync.WaitGroup
 
 	mu       sync.Mutex
-	arriving map[string]chan struct{} // actor id → closed when its ACTOR_NEW is answered
+	arriving map[string]*arrival // actor id → its ACTOR_NEW in progress
 	closed   bool
 }
 
@@ -139,7 +139,7 @@ func NewNetwork(rt *Runtime, node Node, tunnels *tunnel.Manager, flow *token.Flo
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Network{rt: rt, node: node, tunnels: tunnels, flow: flow, cfg: cfg, ctx: ctx, cancel: cancel,
-		arriving: map[string]chan struct{}{}}
+		arriving: map[string]*arrival{}}
 	node.Handle(wire.CmdPortConnect, n.onPortConnect)
 	node.Handle(wire.CmdPortDisconnect, n.onPortDisconnect)
 	node.Handle(wire.CmdPortRemoteConnect, n.onPortRemoteConnect)
