@@ -61,7 +61,7 @@ func compare(b *testing.B, direct, indirect invoker, name string) {
 	var dTime, iTime float64
 	remaining := b.N
 	for remaining > 0 {
-		n := min(remaining, 500)
+		n := min(remaining, 250)
 		dTime += float64(n) / throughput(b, n, direct)
 		iTime += float64(n) / throughput(b, n, indirect)
 		remaining -= n

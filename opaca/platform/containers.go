@@ -35,6 +35,7 @@ type containerEntry struct {
 	cc     *client.ContainerClient
 	val    *argValidator
 	mem    http.Handler // in-process containers: their API, called in memory
+	bearer []string     // Authorization header value for in-memory calls; nil without token
 }
 
 // ports returns the reserved host ports.
@@ -277,6 +278,9 @@ func (p *Platform) startContainer(ctx context.Context, req opaca.PostAgentContai
 		// the container is up: from now on call it in memory when it can
 		if h := p.inproc.handler(e.handle); h != nil {
 			e.mem = h
+			if token != "" {
+				e.bearer = []string{"Bearer " + token}
+			}
 			if fast, err := client.NewContainer(e.url, client.WithToken(token), client.WithSenderID(p.cfg.publicURL),
 				client.WithHTTPClient(&http.Client{Transport: memTransport{h}})); err == nil {
 				e.cc = fast

@@ -29,6 +29,26 @@ type reqInfo struct {
 	sender   string
 }
 
+// reqState is allocated once per request: the context carrying reqInfo
+// and the status-recording writer.
+type reqState struct {
+	ctx reqCtx
+	sw  statusWriter
+}
+
+// reqCtx carries the reqInfo without a separate context.WithValue node.
+type reqCtx struct {
+	context.Context
+	info reqInfo
+}
+
+func (c *reqCtx) Value(key any) any {
+	if key == reqKey {
+		return &c.info
+	}
+	return c.Context.Value(key)
+}
+
 func info(ctx context.Context) *reqInfo {
 	if ri, ok := ctx.Value(reqKey).(*reqInfo); ok {
 		return ri
@@ -104,7 +124,10 @@ func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	ri := &reqInfo{sender: r.Header.Get("sender-id")}
+	st := &reqState{}
+	st.ctx.Context = r.Context()
+	ri := &st.ctx.info
+	ri.sender = r.Header.Get("sender-id")
 	path := r.URL.Path
 	open := isOpen(r.Method, path)
 	authz := r.Header.Get("Authorization")
@@ -129,8 +152,7 @@ func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	ctx := context.WithValue(r.Context(), reqKey, ri)
-	r = r.WithContext(ctx)
+	r = r.WithContext(&st.ctx)
 
 	// the agent routes are the hot path: route them without ServeMux
 	handler := h.fastRoute(r)
@@ -153,7 +175,8 @@ func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ri.route = r.Method + " " + path
 	call := p.recordEvent(eventCall, ri.route, ri.sender, "", 0, "")
 	ri.callID = call.ID
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &st.sw
+	sw.ResponseWriter = w
 	handler.ServeHTTP(sw, r)
 	status := sw.status
 	if status == 0 {

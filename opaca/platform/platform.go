@@ -39,8 +39,9 @@ type Platform struct {
 	adopted adoptedRunner
 	docker  *dockerRunner
 
-	transport *http.Transport
-	handler   http.Handler
+	transport    *http.Transport
+	senderHeader []string // sender-id value of calls to containers, shared
+	handler      http.Handler
 
 	mu         sync.RWMutex
 	containers []*containerEntry
@@ -123,6 +124,7 @@ func New(opts ...Option) (*Platform, error) {
 	t.ResponseHeaderTimeout = 0 // invocations may run long; contexts bound them
 	t.DisableCompression = true // JSON between platforms is small; gzip costs more than it saves
 	p.transport = t
+	p.senderHeader = []string{cfg.publicURL}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	if cfg.stateFile != "" {
 		p.saver = newSaver(cfg.saveInterval, p.saveState, func(err error) { p.log.Error("saving state failed", "err", err) })

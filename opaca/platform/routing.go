@@ -48,8 +48,11 @@ type routeQuery struct {
 }
 
 func parseRouteQuery(r *http.Request) routeQuery {
-	q := r.URL.Query()
 	rq := routeQuery{forward: true}
+	if r.URL.RawQuery == "" {
+		return rq // the common case: no map to build
+	}
+	q := r.URL.Query()
 	if v, ok := q["containerId"]; ok && len(v) > 0 {
 		rq.containerID, rq.hasContainerID = v[0], true
 	}
@@ -58,7 +61,7 @@ func parseRouteQuery(r *http.Request) routeQuery {
 	}
 	if v := q.Get("timeout"); v != "" {
 		rq.timeout = v
-		_ = json.Unmarshal([]byte(v), &rq.timeoutSec)
+		rq.timeoutSec, _ = strconv.Atoi(strings.TrimSpace(v))
 	}
 	return rq
 }
@@ -253,19 +256,20 @@ func (p *Platform) invokeOn(ctx context.Context, c candidate, action, agentID st
 	defer cancel()
 	p.recordForward(ctx, c.receiver())
 	start := time.Now()
-	opts := rq.callOpts()
 	var res json.RawMessage
 	var err error
-	if c.local != nil && c.local.mem != nil {
+	switch {
+	case c.local != nil && c.local.mem != nil:
 		tok := p.users.ContainerToken(info(ctx).user, c.local.id)
-		res, err = invokeInMemory(cctx, c.local.mem, c.local.url, c.local.token, p.cfg.publicURL, tok, action, agentID, body, rq.query())
-	} else if c.local != nil {
+		res, err = p.invokeInMemory(cctx, c.local, tok, action, agentID, body, rq.query())
+	case c.local != nil:
+		opts := rq.callOpts()
 		if tok := p.users.ContainerToken(info(ctx).user, c.local.id); tok != "" {
 			opts = append(opts, client.LoginToken(tok))
 		}
 		res, err = c.local.cc.Invoke(cctx, action, agentID, json.RawMessage(body), opts...)
-	} else {
-		res, err = c.peer.cl.Invoke(cctx, action, agentID, json.RawMessage(body), opts...)
+	default:
+		res, err = c.peer.cl.Invoke(cctx, action, agentID, json.RawMessage(body), rq.callOpts()...)
 	}
 	p.observeForward(ctx, c.receiver(), start, err)
 	return res, err
