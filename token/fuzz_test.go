@@ -225,3 +225,22 @@ func FuzzFlowDeliver(f *testing.F) {
 		_, _ = in.Read("in")
 	})
 }
+
+// FuzzAbsorbRemaining: a PORT_DISCONNECT's remaining_tokens from the network
+// never panics and never stores a token out of position.
+func FuzzAbsorbRemaining(f *testing.F) {
+	f.Add([]byte(`[[0,{"type":"Token","data":1}],[1,{"type":"Token","data":2}]]`))
+	f.Add([]byte(`[[5,{"type":"Token"}]]`))
+	f.Add([]byte(`[[0,"x"],7]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, ok := decodeJSONValue(b)
+		if !ok {
+			return
+		}
+		q, _ := NewFIFO(3)
+		q.AddReader("in")
+		n, _ := q.AbsorbRemaining(v)
+		require.Equal(t, uint64(n), q.WritePos())
+		require.LessOrEqual(t, n, q.Capacity())
+	})
+}
