@@ -21,8 +21,10 @@
 // and [ImportQueue] convert to and from Calvin's exact state layout (§7.6,
 // §10.3); [FIFO.MigrationState] cancels tentative reads in the export as §7.8
 // requires. Queue types the library does not run (collect and dispatch
-// routings, "none") are kept unchanged as [OpaqueQueue]. [Move] is the whole
-// of a local connection between two actors on one node.
+// routings, "none") are kept unchanged as [OpaqueQueue]. [FIFO.Remaining]
+// and [FIFO.AbsorbRemaining] carry the remaining_tokens of an EXHAUST
+// disconnect. [Move] is the whole of a local connection between two actors
+// on one node.
 //
 // # The flow
 //
