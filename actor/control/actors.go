@@ -22,6 +22,7 @@ type Runtime interface {
 	PortID(actorID string, dir actor.Direction, name string) (string, error)
 	PortState(portID string) (map[string]any, error)
 	CreateActor(ctx context.Context, typeName string, args map[string]any, opts ...actor.CreateOption) (string, error)
+	ImportActor(ctx context.Context, actorType string, actorState map[string]any, opts ...actor.ImportOption) (bool, error)
 	DeleteActor(ctx context.Context, id string) error
 	Report(ctx context.Context, id string, args map[string]any) (any, error)
 	Connect(ctx context.Context, outPortID, inPortID string) error

@@ -352,8 +352,6 @@ func TestDeployErrors(t *testing.T) {
 	s := newStack(t, nil)
 	badConn := xflow(0.01)
 	badConn["connections"] = map[string]any{"xflow:src.integer": []any{"xflow:snk.nope"}}
-	unknownType := xflow(0.01)
-	unknownType["actors"].(map[string]any)["xflow:x"] = map[string]any{"actor_type": "no.Such", "args": map[string]any{}}
 	invalid := xflow(0.01)
 	invalid["valid"] = false
 	for _, tc := range []struct {
@@ -369,7 +367,6 @@ func TestDeployErrors(t *testing.T) {
 			`{"errors": [], "warnings": [], "exception": "Deploy information is not valid"}`},
 		{"neither app_info nor script", map[string]any{"name": "x"}, 500, ``},
 		{"bad connection", map[string]any{"name": "x", "app_info": badConn}, 500, ``},
-		{"unknown type", map[string]any{"name": "x", "app_info": unknownType}, 500, ``},
 		{"actors not a map", map[string]any{"name": "x", "app_info": map[string]any{"actors": []any{}}}, 500, ``},
 		{"body not an object", `"x"`, 500, ``},
 	} {
@@ -393,6 +390,42 @@ func TestDeployErrors(t *testing.T) {
 	assert.Empty(t, apps)
 	r := s.do(t, "POST", "/deploy", `{"name": `, nil)
 	assert.Equal(t, 400, r.status)
+}
+
+func TestDeployShadow(t *testing.T) {
+	s := newStack(t, nil)
+	app := xflow(0.01)
+	app["actors"].(map[string]any)["xflow:mid"] = map[string]any{"actor_type": "no.Such", "args": map[string]any{"k": "v"}}
+	app["connections"] = map[string]any{"xflow:src.integer": []any{"xflow:mid.in"}, "xflow:mid.out": []any{"xflow:snk.token"}}
+	app["port_properties"] = map[string]any{"xflow:mid": []any{
+		map[string]any{"port": "extra", "direction": "in", "properties": map[string]any{"nbr_peers": 1}}}}
+	var d deployAnswer
+	r := s.do(t, "POST", "/deploy", map[string]any{"name": "xflow", "app_info": app}, &d)
+	require.Equal(t, 200, r.status, r.body)
+	mid := d.ActorMap["xflow:mid"]
+	var rec map[string]any
+	r = s.do(t, "GET", "/actor/"+mid, nil, &rec)
+	require.Equal(t, 200, r.status)
+	assert.Equal(t, true, rec["is_shadow"])
+	assert.Equal(t, "no.Such", rec["type"])
+	assert.Equal(t, "xflow:mid", rec["name"])
+	var names []string
+	for _, p := range rec["inports"].([]any) {
+		names = append(names, p.(map[string]any)["name"].(string))
+	}
+	assert.ElementsMatch(t, []string{"in", "extra"}, names)
+	require.Len(t, rec["outports"], 1)
+	// The shadow holds its connections but never fires: the sink stays empty
+	// while the source's tokens queue up in front of the shadow.
+	info, ok := s.rt.Actor(mid)
+	require.True(t, ok)
+	assert.True(t, info.Shadow)
+	for _, p := range append(info.Inports, info.Outports...) {
+		if p.Name != "extra" {
+			assert.Len(t, p.Peers, 1, p.Name)
+		}
+	}
+	assert.Empty(t, s.sinkTokens(t, d.ActorMap["xflow:snk"]))
 }
 
 func TestMigrateErrors(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"github.com/meshkit/meshkit/actor"
 	"github.com/meshkit/meshkit/rt2rt/wire"
 	"github.com/meshkit/meshkit/tunnel/storage"
@@ -349,6 +351,16 @@ func (h *Handler) deploy(ctx context.Context, req *Request) Response {
 		return Response{Status: http.StatusInternalServerError, Body: map[string]any{"exception": err.Error()}}
 	}
 	for _, a := range d.Actors {
+		if _, known := h.rt.Registry().Lookup(a.Type); !known {
+			// A type this node cannot host becomes a shadow actor (§12.3,
+			// §9.3) that holds the ports the application names.
+			id, err := h.createShadow(ctx, appID, a, d)
+			if err != nil {
+				return fail(fmt.Errorf("shadow actor %q: %w", a.Name, err))
+			}
+			ids[a.Name] = id
+			continue
+		}
 		args := make(map[string]any, len(a.Args)+1)
 		for k, v := range a.Args {
 			args[k] = v
@@ -395,6 +407,51 @@ func (h *Handler) deploy(ctx context.Context, req *Request) Response {
 	}
 	return OK(map[string]any{"application_id": appID, "actor_map": actorMap, "replication_map": map[string]any{},
 		"placement": nil, "requirements_fulfilled": true})
+}
+
+// createShadow creates a shadow actor of an unknown type for a deployment:
+// its ports are those the connections and port_properties name, its
+// creation arguments are kept as managed._shadow_args, so that a node that
+// hosts the type initialises it with them when the shadow migrates there.
+func (h *Handler) createShadow(ctx context.Context, appID string, a deployActor, d *deployRequest) (string, error) {
+	ports := map[actor.Direction]map[string]any{actor.In: {}, actor.Out: {}}
+	add := func(dir actor.Direction, name string, props map[string]any) {
+		p, ok := ports[dir][name].(map[string]any)
+		if !ok {
+			p = map[string]any{"id": uuid.NewString(), "name": name, "properties": map[string]any{}}
+			ports[dir][name] = p
+		}
+		for k, v := range props {
+			if k != "direction" {
+				p["properties"].(map[string]any)[k] = v
+			}
+		}
+	}
+	for _, c := range d.Connections {
+		if c.FromActor == a.Name {
+			add(actor.Out, c.FromPort, nil)
+		}
+		if c.ToActor == a.Name {
+			add(actor.In, c.ToPort, nil)
+		}
+	}
+	for _, pp := range d.PortProps[a.Name] {
+		if pp.Port != "" && (pp.Direction == string(actor.In) || pp.Direction == string(actor.Out)) {
+			add(actor.Direction(pp.Direction), pp.Port, pp.Properties)
+		}
+	}
+	id := uuid.NewString()
+	st := map[string]any{
+		"private": map[string]any{"_id": id, "_name": a.Name, "_has_started": false,
+			"inports": ports[actor.In], "outports": ports[actor.Out]},
+		"managed":  map[string]any{"_shadow_args": a.Args},
+		"security": map[string]any{},
+		"custom":   map[string]any{},
+	}
+	if _, err := h.rt.ImportActor(ctx, a.Type, st, actor.ImportShadow(), actor.ImportInApp(appID)); err != nil {
+		return "", err
+	}
+	return id, nil
 }
 
 // DELETE /node[/clean|/migrate|/now]: 204, then the node stops.

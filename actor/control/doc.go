@@ -49,8 +49,8 @@
 // Placement by requirements (POST /actor/{id}/migrate with requirements,
 // deploy_info) is not implemented: a local actor answers 501 and deploy_info
 // is ignored, all actors of a deployment stay on this node. POST /deploy
-// answers 500 for an actor type this node does not host (no shadow actors
-// are created at deployment), and app_info port_properties and /connect
-// port_properties are read but not applied (the runtime sets port
+// creates a shadow actor for a type this node does not host, with the ports
+// the application names; for hosted types app_info port_properties and
+// /connect port_properties are not applied (the runtime sets port
 // properties from the actor type).
 package control
