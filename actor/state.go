@@ -154,7 +154,6 @@ type ImportOption func(*importConfig)
 
 type importConfig struct {
 	app        string
-	noStart    bool
 	forceShade bool
 }
 

@@ -1,6 +1,7 @@
 package std
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -490,7 +491,7 @@ func (a *Sink) Actions() []actor.Action {
 			if a.store {
 				a.tokens = append(a.tokens, v)
 			}
-			c.Logger().Log(nil, a.level, "sink", "token", v)
+			c.Logger().Log(context.Background(), a.level, "sink", "token", v)
 			return nil
 		}}}
 }
