@@ -75,3 +75,33 @@ func TestDirectoryRecordsAndLookups(t *testing.T) {
 	_, err = client.LookupPort(ctx, sp)
 	assert.Error(t, err)
 }
+
+func TestNetworkDestroyAppAcrossNodes(t *testing.T) {
+	a, b := twoNodes(t, false)
+	client, err := storage.NewLocalClient(storage.NewMemStore())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = client.Close() })
+	dir, err := actor.NewDirectory(client)
+	require.NoError(t, err)
+	_ = a.net.Close()
+	a.net, err = actor.NewNetwork(a.rt, a.node, a.mgr, a.flow, actor.WithLocator(dir), actor.WithRecorder(dir))
+	require.NoError(t, err)
+	ctx := context.Background()
+	x, err := a.rt.CreateActor(ctx, std.SinkType, nil)
+	require.NoError(t, err)
+	y, err := b.rt.CreateActor(ctx, std.SinkType, nil)
+	require.NoError(t, err)
+	require.NoError(t, dir.Publish(ctx, b.node.ID(), mustInfo(t, b.rt, y)))
+	missing, err := a.net.DestroyApp(ctx, "app", []string{x, y, "nowhere"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"nowhere"}, missing)
+	assert.Empty(t, a.rt.ActorIDs())
+	assert.Empty(t, b.rt.ActorIDs(), "B got APP_DESTROY for its actor")
+}
+
+func mustInfo(t *testing.T, rt *actor.Runtime, id string) actor.Info {
+	t.Helper()
+	info, ok := rt.Actor(id)
+	require.True(t, ok)
+	return info
+}

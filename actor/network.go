@@ -551,3 +551,62 @@ func migrationStatus(err error) int {
 	}
 	return wire.StatusInternalError
 }
+
+// DestroyApp destroys an application across the mesh (spec §9.5): local
+// actors are deleted here, and every other node hosting some of actorIDs
+// (found through the Locator) gets an APP_DESTROY for its share. It returns
+// the ids nobody could destroy.
+func (n *Network) DestroyApp(ctx context.Context, appID string, actorIDs []string) ([]string, error) {
+	var local []string
+	remote := map[string][]string{}
+	var missing []string
+	for _, id := range actorIDs {
+		if _, ok := n.rt.Actor(id); ok {
+			local = append(local, id)
+			continue
+		}
+		if n.cfg.locator == nil {
+			missing = append(missing, id)
+			continue
+		}
+		node, err := n.cfg.locator.ActorNode(ctx, id)
+		if err != nil || node == n.node.ID() {
+			missing = append(missing, id)
+			continue
+		}
+		remote[node] = append(remote[node], id)
+	}
+	var infos []Info
+	for _, id := range local {
+		if info, ok := n.rt.Actor(id); ok {
+			infos = append(infos, info)
+		}
+	}
+	gone, err := n.rt.DestroyApp(ctx, appID, local)
+	if err != nil {
+		return nil, err
+	}
+	missing = append(missing, gone...)
+	if n.cfg.recorder != nil {
+		for _, info := range infos {
+			if err := n.cfg.recorder.Unpublish(ctx, info); err != nil {
+				n.cfg.log.Warn("registry records not deleted", "actor", info.ID, "err", err)
+			}
+		}
+	}
+	for node, ids := range remote {
+		resp, err := n.node.Request(ctx, node, &wire.AppDestroy{AppUUID: appID, ActorUUIDs: ids})
+		switch {
+		case err != nil:
+			missing = append(missing, ids...)
+		case resp.Status != wire.StatusOK:
+			l, _ := resp.Data.([]any)
+			for _, v := range l {
+				if s, ok := v.(string); ok {
+					missing = append(missing, s)
+				}
+			}
+		}
+	}
+	return missing, nil
+}
