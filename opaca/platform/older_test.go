@@ -1,7 +1,6 @@
 package platform
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -43,5 +42,3 @@ func newOlderPeer(t *testing.T, self string) *olderPeer {
 	t.Cleanup(o.srv.Close)
 	return o
 }
-
-var _ = context.Background
