@@ -178,3 +178,31 @@ func TestParallelStarts(t *testing.T) {
 		assert.Equal(t, i+1, sum)
 	}
 }
+
+func TestFailoverToNextCandidate(t *testing.T) {
+	tp := startPlatform(t)
+	ctx := context.Background()
+	first := tp.deploy(t, "same")
+	second := tp.deploy(t, "same")
+	e := tp.container(first)
+	require.NoError(t, e.runner.Stop(ctx, e.handle)) // first target now fails
+	sum, err := client.InvokeAs[int](ctx, tp.c, "Add", "same", map[string]int{"x": 1, "y": 2})
+	require.NoError(t, err, "the next full match answers")
+	assert.Equal(t, 3, sum)
+	assert.Equal(t, 1, tp.reg.get(second).invokes)
+	require.NoError(t, tp.c.Send(ctx, "same", opaca.Message{Payload: []byte(`1`)}))
+	m, _, _ := tp.reg.get(second).counts()
+	assert.Equal(t, 1, m)
+	rc, err := tp.c.GetStream(ctx, "GetStream", "same")
+	require.NoError(t, err)
+	require.NoError(t, rc.Close())
+	// broadcast: one target failed, one succeeded → 200
+	require.NoError(t, tp.c.Broadcast(ctx, "ch", opaca.Message{Payload: []byte(`1`)}))
+	// all targets failed → 502 with the last error
+	e2 := tp.container(second)
+	require.NoError(t, e2.runner.Stop(ctx, e2.handle))
+	err = tp.c.Broadcast(ctx, "ch", opaca.Message{Payload: []byte(`1`)})
+	assert.Equal(t, 502, client.StatusCode(err))
+	_, err = tp.c.Invoke(ctx, "Add", "same", map[string]int{"x": 1, "y": 2})
+	assert.Equal(t, 502, client.StatusCode(err))
+}
