@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -169,6 +170,25 @@ func (c *Client) Broadcast(ctx context.Context, channel string, msg opaca.Messag
 // nil sends {}).
 func (c *Client) Invoke(ctx context.Context, action, agentID string, args any, opts ...CallOption) (json.RawMessage, error) {
 	return c.invoke(ctx, action, agentID, args, collect(opts))
+}
+
+// InvokeRaw posts a raw JSON body (nil or empty: {}) to
+// /invoke/{action}[/{agentID}] with a pre-encoded query string such as
+// "forward=false". It is the lean path platforms use to forward
+// invocations: no argument encoding and no option values per call.
+func (c *Client) InvokeRaw(ctx context.Context, action, agentID string, body []byte, rawQuery string) (json.RawMessage, error) {
+	path := "/invoke/" + esc(action)
+	if agentID != "" {
+		path += "/" + esc(agentID)
+	}
+	if len(body) == 0 {
+		body = []byte("{}")
+	}
+	res, err := c.do(ctx, request{method: http.MethodPost, path: path, body: bytes.NewReader(body), raw: rawQuery})
+	if err != nil {
+		return nil, err
+	}
+	return json.RawMessage(res), nil
 }
 
 // GetStream opens a GET stream; the caller closes it.

@@ -465,3 +465,21 @@ func TestSubscribeContextEndSendsNormalClose(t *testing.T) {
 	}
 	<-sub.Done()
 }
+
+func TestInvokeRaw(t *testing.T) {
+	srv, rec := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `"ok"`)
+	})
+	c, err := New(srv.URL, WithToken("t"), WithSenderID("s"))
+	require.NoError(t, err)
+	defer c.Close()
+	res, err := c.InvokeRaw(context.Background(), "Do It", "a", nil, "containerId=c&forward=false")
+	require.NoError(t, err)
+	assert.Equal(t, `"ok"`, string(res))
+	last := rec.last()
+	assert.Equal(t, "/invoke/Do%20It/a", last.rawPath)
+	assert.Equal(t, "containerId=c&forward=false", last.query)
+	assert.Equal(t, "{}", last.body)
+	assert.Equal(t, "Bearer t", last.header.Get("Authorization"))
+	assert.Equal(t, "s", last.header.Get("sender-id"))
+}

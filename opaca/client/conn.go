@@ -51,7 +51,8 @@ type request struct {
 	body    io.Reader
 	ctype   string
 	call    callOptions
-	noLimit bool // streams: no overall timeout
+	raw     string // pre-encoded query; used when query and call set none
+	noLimit bool   // streams: no overall timeout
 }
 
 // send performs a request and returns the response for status < 400; a
@@ -66,7 +67,11 @@ func (c *conn) send(ctx context.Context, r request) (*http.Response, context.Can
 	}
 	u := c.base + r.path
 	if len(r.query) == 0 {
-		if qs := r.call.rawQuery(); qs != "" {
+		qs := r.call.rawQuery()
+		if qs == "" {
+			qs = r.raw
+		}
+		if qs != "" {
 			u += "?" + qs
 		}
 	} else {

@@ -269,7 +269,7 @@ func (p *Platform) invokeOn(ctx context.Context, c candidate, action, agentID st
 		}
 		res, err = c.local.cc.Invoke(cctx, action, agentID, json.RawMessage(body), opts...)
 	default:
-		res, err = c.peer.cl.Invoke(cctx, action, agentID, json.RawMessage(body), rq.callOpts()...)
+		res, err = c.peer.cl.InvokeRaw(cctx, action, agentID, body, rq.query())
 	}
 	p.observeForward(ctx, c.receiver(), start, err)
 	return res, err
