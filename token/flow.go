@@ -747,6 +747,12 @@ func (p *peerState) sendFor(ctx context.Context, link Link, s *Sender, frames []
 			s.core.unsent(fr.pos, time.Now())
 			wake := s.core.wake()
 			s.mu.Unlock()
+			if errors.Is(err, tunnel.ErrTerminated) {
+				// The tunnel is gone for good (destroyed while down, or its
+				// manager closed): stop using it and tell the senders.
+				p.f.LinkDown(link, err)
+				break
+			}
 			s.armTimer(wake)
 			break
 		}

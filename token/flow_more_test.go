@@ -3,6 +3,7 @@ package token
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshkit/meshkit/rt2rt/wire"
+	"github.com/meshkit/meshkit/tunnel"
 )
 
 // failingLink refuses the first fail sends, then passes values on.
@@ -123,4 +125,33 @@ func TestFIFOHasReaderAndCancelAll(t *testing.T) {
 	q.CancelAll()
 	assert.Equal(t, 1, q.Available("a"))
 	assert.Equal(t, 1, q.Available("b"))
+}
+
+// terminatedLink fails every send the way a destroyed tunnel does.
+type terminatedLink struct{ captureLink }
+
+func (l *terminatedLink) Send(context.Context, any) error {
+	return fmt.Errorf("send: %w", tunnel.ErrTerminated)
+}
+
+func TestFlowTerminatedTunnelReportsPeerLost(t *testing.T) {
+	f, err := NewFlow()
+	require.NoError(t, err)
+	defer f.Close()
+	l := &terminatedLink{captureLink{peer: "P"}}
+	f.LinkUp(l)
+	q, _ := NewFIFO(4)
+	lost := make(chan error, 1)
+	s, err := f.AddSender(SenderConfig{Peer: "P", PortID: "out", PeerPortID: "in", Queue: q, OnPeerLost: func(err error) { lost <- err }})
+	require.NoError(t, err)
+	require.NoError(t, q.Write(New(1)))
+	s.Notify()
+	select {
+	case err := <-lost:
+		assert.ErrorIs(t, err, ErrLinkGone)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no OnPeerLost for a terminated tunnel")
+	}
+	st := s.Stats()
+	assert.Equal(t, st.Read, st.Tentative, "the token was not counted as sent")
 }
