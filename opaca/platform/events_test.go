@@ -125,6 +125,13 @@ func TestSlowSubscriberDropped(t *testing.T) {
 	assert.Equal(t, 0, tp.hub.count("/invoke"))
 }
 
+func TestSubscribeWithoutUpgrade(t *testing.T) {
+	tp := startPlatform(t)
+	code, body := rawCall(t, "GET", tp.url+"/subscribe", "", "")
+	assert.Equal(t, 400, code)
+	assert.Contains(t, body, `"statusCode":400`)
+}
+
 func TestSubscriptionPings(t *testing.T) {
 	tp := startPlatform(t, WithPingInterval(20*time.Millisecond))
 	d := websocket.Dialer{}

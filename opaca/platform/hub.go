@@ -65,6 +65,10 @@ func topicOf(path string) string {
 }
 
 func (h *hub) serve(w http.ResponseWriter, r *http.Request) {
+	if !websocket.IsWebSocketUpgrade(r) {
+		writeError(w, apiErr(http.StatusBadRequest, "/subscribe is a websocket; send an upgrade request."))
+		return
+	}
 	ws, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered already
