@@ -83,14 +83,14 @@ func (n *Node) drop(l *link, cmd string, reason error) {
 func (n *Node) receive(l *link, payload []byte) {
 	m, err := l.ser.Decode(payload)
 	if err != nil {
-		n.drop(l, "", fmt.Errorf("undecodable frame (%d bytes): %w", len(payload), err))
+		n.bad(l, "", fmt.Errorf("undecodable frame (%d bytes): %w", len(payload), err))
 		return
 	}
 	h := m.Header()
 	switch {
 	case h.To == "":
 		// Includes JOIN_REQUEST/JOIN_REPLY on a joined link (§2.7).
-		n.drop(l, h.Cmd, errors.New("no to_rt_uuid"))
+		n.bad(l, h.Cmd, errors.New("no to_rt_uuid"))
 	case h.To != n.id:
 		n.forward(l, m, payload)
 	case h.Cmd == wire.CmdReply:
@@ -143,6 +143,7 @@ func (n *Node) runHandler(hd Handler, in *Incoming) {
 func (n *Node) badRequest(in *Incoming, err error) {
 	h := in.Msg.Header()
 	n.log.Info("bad request", "peer", in.Peer, "cmd", h.Cmd, "msg_uuid", h.MsgUUID, "err", err)
+	n.strike(in.via, fmt.Errorf("bad %s request: %w", h.Cmd, err))
 	if h.MsgUUID != "" {
 		n.replyStatus(in, wire.StatusBadRequest, nil)
 	}
@@ -186,7 +187,7 @@ func (n *Node) defaultAnswer(in *Incoming) {
 		return
 	}
 	if !isKnownCommand(h.Cmd) {
-		n.drop(in.via, h.Cmd, errors.New("unknown command"))
+		n.bad(in.via, h.Cmd, errors.New("unknown command"))
 		return
 	}
 	if err := validateRequest(in.Msg); err != nil {

@@ -26,6 +26,18 @@ var (
 	ErrInvalidOption = errors.New("rt2rt: invalid option")
 	// ErrInvalidMessage: a message given to Request or Send cannot be sent.
 	ErrInvalidMessage = errors.New("rt2rt: invalid message")
+	// ErrTooManyRequests: the node or the addressed peer has as many
+	// requests waiting for a REPLY as WithMaxPendingRequests allows.
+	ErrTooManyRequests = errors.New("rt2rt: too many pending requests")
+	// ErrTooManyLinks: a join was refused because the node has as many
+	// links as WithMaxLinks allows.
+	ErrTooManyLinks = errors.New("rt2rt: too many links")
+	// ErrJoinRateLimited: a connection was refused because its host
+	// connects faster than WithJoinRateLimit allows.
+	ErrJoinRateLimited = errors.New("rt2rt: join rate limit exceeded")
+	// ErrPeerCutOff: a link was closed because its peer sent more invalid
+	// frames than WithBadFrameLimit allows.
+	ErrPeerCutOff = errors.New("rt2rt: peer cut off after too many invalid frames")
 )
 
 // PeerError reports a failed operation towards one peer node.

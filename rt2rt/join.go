@@ -121,6 +121,14 @@ func (n *Node) respond(c transport.Conn) {
 				fail(&JoinError{URI: remote, Peer: peer, Err: serr})
 				return
 			}
+			if errors.Is(err, ErrTooManyLinks) {
+				// Retrying on this connection cannot help: close it once
+				// the reject is out.
+				n.log.Warn("join refused: too many links", "remote", remote, "peer", peer, "limit", n.cfg.maxLinks)
+				n.obs.JoinFailed(remote, &JoinError{URI: remote, Peer: peer, Err: err})
+				n.closeAfterFlush(c)
+				return
+			}
 			if attempt >= maxJoinAttempts {
 				err := &JoinError{URI: remote, Peer: peer, Err: fmt.Errorf("%w: %d invalid join frames", ErrJoinRejected, attempt)}
 				n.log.Info("giving up on connection", "remote", remote, "err", err)
@@ -158,6 +166,9 @@ func (n *Node) evaluateJoin(payload []byte) (peer string, ser serializerRef, sid
 	}
 	if n.shutting.Load() {
 		return peer, nil, sid, fmt.Errorf("%w: %w", ErrJoinRejected, ErrShuttingDown)
+	}
+	if n.linksFullFor(peer) {
+		return peer, nil, sid, fmt.Errorf("%w: %w (limit %d)", ErrJoinRejected, ErrTooManyLinks, n.cfg.maxLinks)
 	}
 	if v := n.cfg.validator; v != nil {
 		if verr := v(peer, req); verr != nil {

@@ -29,6 +29,10 @@ type link struct {
 	replaced atomic.Bool   // lost the duplicate rule; its loss is silent
 
 	slab frameSlab // backing store of the frames handed to conn.Send
+
+	// Owned by the read loop.
+	badFrames tokenBucket // WithBadFrameLimit
+	cutErr    error       // set when the peer is cut off
 }
 
 func newLink(n *Node, peer string, c transport.Conn, ser wire.Serializer, uri string, initiator bool, rtt time.Duration) *link {
@@ -160,6 +164,11 @@ func (l *link) readLoop() {
 		}
 		l.lastRecv.Store(time.Now().UnixNano())
 		n.receive(l, payload)
+		if l.cutErr != nil {
+			_ = l.conn.Close()
+			n.linkLost(l, l.cutErr)
+			return
+		}
 	}
 }
 
@@ -309,7 +318,7 @@ func (n *Node) linkLost(l *link, err error) {
 			// wait for their timeout.
 			if p.via == l.peer && !sleeping {
 				p.finish(result{err: ErrLinkDown})
-				delete(n.pending, id)
+				n.delPendingLocked(id, p)
 			}
 		}
 		n.notifyDrainedLocked()

@@ -54,13 +54,17 @@ type Node struct {
 	dialing    map[string]*dialCall // peer id -> re-join in progress
 	backoff    map[string]*backoffState
 	pending    map[string]*pending // msg_uuid -> waiting request
+	pendingPer map[string]int      // target id -> its entries in pending
 	drained    chan struct{}       // closed when pending becomes empty (Shutdown)
 	conns      map[transport.Conn]struct{}
 	forwarders map[string]*forwarder // target id -> queue waiting for a link
+	fwdHeld    int                   // messages in all forwarder queues
 	sleepers   map[string]*sleeper   // peer id -> messages held in sleep mode
 	nSleepers  atomic.Int32          // len(sleepers), read without the lock
+	sleepBytes int                   // frames held by all sleepers
 
 	handshakes atomic.Int32 // incoming joins in progress
+	joins      joinLimiter  // WithJoinRateLimit
 
 	events *eventQueue
 	wg     sync.WaitGroup // every goroutine but the event dispatcher
@@ -123,6 +127,7 @@ func NewNode(opts ...Option) (*Node, error) {
 		dialing:    map[string]*dialCall{},
 		backoff:    map[string]*backoffState{},
 		pending:    map[string]*pending{},
+		pendingPer: map[string]int{},
 		conns:      map[transport.Conn]struct{}{},
 		forwarders: map[string]*forwarder{},
 		sleepers:   map[string]*sleeper{},
@@ -133,6 +138,7 @@ func NewNode(opts ...Option) (*Node, error) {
 		n.resolver.Store(&resolverBox{cfg.resolver})
 	}
 	n.events = newEventQueue(n.obs)
+	n.joins.burst, n.joins.rate = cfg.joinBurst, cfg.joinRate
 
 	for _, uri := range cfg.listen {
 		ln, err := n.tr.Listen(ctx, uri)
@@ -330,7 +336,7 @@ func (n *Node) Close() error {
 		}
 		for id, p := range n.pending {
 			p.finish(result{err: ErrClosed})
-			delete(n.pending, id)
+			n.delPendingLocked(id, p)
 		}
 		n.notifyDrainedLocked()
 		n.mu.Unlock()
@@ -401,6 +407,13 @@ func (n *Node) acceptLoop(ln transport.Listener) {
 			continue
 		}
 		delay = 0
+		if !n.joins.allow(c.RemoteURI(), time.Now()) {
+			// Debug only: a connection flood must not become a log flood.
+			n.log.Debug("join rate limit exceeded; connection refused", "remote", c.RemoteURI())
+			n.obs.JoinFailed(c.RemoteURI(), &JoinError{URI: c.RemoteURI(), Err: ErrJoinRateLimited})
+			_ = c.Close()
+			continue
+		}
 		if n.handshakes.Add(1) > maxHandshakes {
 			// A flood of silent connections must not grow without bound.
 			n.handshakes.Add(-1)

@@ -33,6 +33,27 @@ const (
 	maxJoinAttempts = 8
 	// maxHandshakes bounds the incoming joins in progress at once.
 	maxHandshakes = 1024
+
+	// DefaultMaxLinks bounds the links of a node; further incoming joins
+	// are refused (JOIN_REPLY with a null id, then close).
+	DefaultMaxLinks = 1024
+	// DefaultMaxPending bounds the requests waiting for a REPLY in the
+	// whole node, DefaultMaxPendingPerPeer those addressed to one node;
+	// Request beyond them fails at once with ErrTooManyRequests.
+	DefaultMaxPending        = 65536
+	DefaultMaxPendingPerPeer = 4096
+	// DefaultBadFrameBurst and DefaultBadFrameRate bound the invalid frames
+	// (undecodable, without to_rt_uuid, unknown command, for another node
+	// while forwarding is off) a link may carry: a token bucket of this
+	// size refilled at this rate per second. A peer that empties it is cut
+	// off (ErrPeerCutOff).
+	DefaultBadFrameBurst = 100
+	DefaultBadFrameRate  = 10.0
+	// DefaultJoinBurst and DefaultJoinRate bound the incoming connections
+	// accepted per remote host: a token bucket of this size refilled at
+	// this rate per second. Connections beyond it are closed at once.
+	DefaultJoinBurst = 256
+	DefaultJoinRate  = 64.0
 )
 
 // JoinValidator decides whether a peer may join. A non-nil error rejects the
@@ -72,6 +93,14 @@ type config struct {
 	resolver       Resolver
 	staleAfter     time.Duration
 	replaceGrace   time.Duration
+
+	maxLinks          int
+	maxPending        int
+	maxPendingPerPeer int
+	badFrameBurst     int
+	badFrameRate      float64
+	joinBurst         int
+	joinRate          float64
 }
 
 func defaultConfig() config {
@@ -80,6 +109,14 @@ func defaultConfig() config {
 		joinTimeout:    DefaultJoinTimeout,
 		requestTimeout: DefaultRequestTimeout,
 		replaceGrace:   DefaultReplacedLinkGrace,
+
+		maxLinks:          DefaultMaxLinks,
+		maxPending:        DefaultMaxPending,
+		maxPendingPerPeer: DefaultMaxPendingPerPeer,
+		badFrameBurst:     DefaultBadFrameBurst,
+		badFrameRate:      DefaultBadFrameRate,
+		joinBurst:         DefaultJoinBurst,
+		joinRate:          DefaultJoinRate,
 	}
 }
 
@@ -249,6 +286,64 @@ func WithReplacedLinkGrace(d time.Duration) Option {
 			return fmt.Errorf("%w: replaced link grace %v", ErrInvalidOption, d)
 		}
 		c.replaceGrace = d
+		return nil
+	}
+}
+
+// WithMaxLinks bounds the node's links (default DefaultMaxLinks). An
+// incoming JOIN_REQUEST from a peer that is not linked yet is refused with a
+// JOIN_REPLY whose id is null, and the connection is closed. Joins this
+// node starts are not limited.
+func WithMaxLinks(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("%w: max links %d", ErrInvalidOption, n)
+		}
+		c.maxLinks = n
+		return nil
+	}
+}
+
+// WithMaxPendingRequests bounds the requests waiting for a REPLY: total in
+// the node and per addressed node (defaults DefaultMaxPending and
+// DefaultMaxPendingPerPeer). Request beyond either fails at once with an
+// error wrapping ErrTooManyRequests, so that a peer that never answers
+// cannot make the node hold unbounded state.
+func WithMaxPendingRequests(total, perPeer int) Option {
+	return func(c *config) error {
+		if total <= 0 || perPeer <= 0 {
+			return fmt.Errorf("%w: max pending requests %d/%d", ErrInvalidOption, total, perPeer)
+		}
+		c.maxPending, c.maxPendingPerPeer = total, perPeer
+		return nil
+	}
+}
+
+// WithBadFrameLimit sets how many invalid frames a link may carry: burst at
+// once, refilled at perSecond (defaults DefaultBadFrameBurst and
+// DefaultBadFrameRate). Each invalid frame is still logged and dropped; a
+// peer beyond the limit is cut off (the link closes with ErrPeerCutOff).
+// burst 0 switches the limit off.
+func WithBadFrameLimit(burst int, perSecond float64) Option {
+	return func(c *config) error {
+		if burst < 0 || perSecond < 0 {
+			return fmt.Errorf("%w: bad frame limit %d, %v/s", ErrInvalidOption, burst, perSecond)
+		}
+		c.badFrameBurst, c.badFrameRate = burst, perSecond
+		return nil
+	}
+}
+
+// WithJoinRateLimit bounds the connections accepted per remote host: burst
+// at once, refilled at perSecond (defaults DefaultJoinBurst and
+// DefaultJoinRate). Connections beyond it are closed before the handshake.
+// burst 0 switches the limit off.
+func WithJoinRateLimit(burst int, perSecond float64) Option {
+	return func(c *config) error {
+		if burst < 0 || perSecond < 0 {
+			return fmt.Errorf("%w: join rate limit %d, %v/s", ErrInvalidOption, burst, perSecond)
+		}
+		c.joinBurst, c.joinRate = burst, perSecond
 		return nil
 	}
 }

@@ -44,11 +44,22 @@ func (n *Node) Request(ctx context.Context, peerID string, m wire.Message) (wire
 	defer timer.Stop()
 	deadline := time.Now().Add(n.cfg.requestTimeout)
 
+	// Fail fast, before any re-join, when the limits are reached already.
+	n.mu.Lock()
+	err := n.pendingRoomLocked(peerID)
+	n.mu.Unlock()
+	if err != nil {
+		return wire.Response{}, n.requestErr(peerID, h, err)
+	}
 	var p *pending
 	var l *link
-	held, err := n.holdIfAsleep(peerID, m, func() {
+	held, err := n.holdIfAsleep(peerID, m, func() error {
+		if err := n.pendingRoomLocked(peerID); err != nil {
+			return err
+		}
 		p = &pending{target: peerID, via: peerID, start: time.Now(), ch: make(chan result, 1)}
-		n.pending[h.MsgUUID] = p
+		n.putPendingLocked(h.MsgUUID, p)
+		return nil
 	})
 	if err != nil {
 		return wire.Response{}, n.requestErr(peerID, h, err)
@@ -60,7 +71,7 @@ func (n *Node) Request(ctx context.Context, peerID string, m wire.Message) (wire
 			return wire.Response{}, n.requestErr(peerID, h, err)
 		}
 		p = &pending{target: peerID, via: l.peer, start: time.Now(), ch: make(chan result, 1)}
-		if n.addPending(h.MsgUUID, p, l) {
+		if err = n.addPending(h.MsgUUID, p, l); err == nil {
 			if err = l.send(ctx, m); err == nil {
 				break
 			}
@@ -69,8 +80,8 @@ func (n *Node) Request(ctx context.Context, peerID string, m wire.Message) (wire
 				return wire.Response{}, n.requestErr(peerID, h, err)
 			}
 			err = fmt.Errorf("%w: %w", ErrLinkDown, err)
-		} else {
-			err = ErrLinkDown
+		} else if errors.Is(err, ErrTooManyRequests) {
+			return wire.Response{}, n.requestErr(peerID, h, err)
 		}
 		// The link went down between lookup and sending: nothing was
 		// sent, so look again (re-joining if need be).
@@ -114,15 +125,44 @@ func (n *Node) requestErr(peer string, h *wire.Envelope, err error) error {
 	return &PeerError{Op: "request " + h.Cmd, Peer: peer, MsgUUID: h.MsgUUID, Err: err}
 }
 
-// addPending registers p unless l is no longer the link it should go on.
-func (n *Node) addPending(id string, p *pending, l *link) bool {
+// addPending registers p unless l is no longer the link it should go on
+// (ErrLinkDown) or the pending limits are reached (ErrTooManyRequests).
+func (n *Node) addPending(id string, p *pending, l *link) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed || n.links[l.peer] != l {
-		return false
+		return ErrLinkDown
 	}
+	if err := n.pendingRoomLocked(p.target); err != nil {
+		return err
+	}
+	n.putPendingLocked(id, p)
+	return nil
+}
+
+// pendingRoomLocked checks the limits of WithMaxPendingRequests.
+func (n *Node) pendingRoomLocked(target string) error {
+	if len(n.pending) >= n.cfg.maxPending {
+		return fmt.Errorf("%w: %d requests pending in the node", ErrTooManyRequests, len(n.pending))
+	}
+	if c := n.pendingPer[target]; c >= n.cfg.maxPendingPerPeer {
+		return fmt.Errorf("%w: %d requests pending for %s", ErrTooManyRequests, c, target)
+	}
+	return nil
+}
+
+func (n *Node) putPendingLocked(id string, p *pending) {
 	n.pending[id] = p
-	return true
+	n.pendingPer[p.target]++
+}
+
+func (n *Node) delPendingLocked(id string, p *pending) {
+	delete(n.pending, id)
+	if c := n.pendingPer[p.target] - 1; c > 0 {
+		n.pendingPer[p.target] = c
+	} else {
+		delete(n.pendingPer, p.target)
+	}
 }
 
 // removePending reports whether the entry was still there (nobody else will
@@ -130,10 +170,11 @@ func (n *Node) addPending(id string, p *pending, l *link) bool {
 func (n *Node) removePending(id string) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if _, ok := n.pending[id]; !ok {
+	p, ok := n.pending[id]
+	if !ok {
 		return false
 	}
-	delete(n.pending, id)
+	n.delPendingLocked(id, p)
 	n.notifyDrainedLocked()
 	return true
 }
@@ -152,7 +193,7 @@ func (n *Node) deliverReply(l *link, m wire.Message) {
 	n.mu.Lock()
 	p := n.pending[h.MsgUUID]
 	if p != nil && p.target == h.From {
-		delete(n.pending, h.MsgUUID)
+		n.delPendingLocked(h.MsgUUID, p)
 		p.finish(result{resp: resp})
 		n.notifyDrainedLocked()
 	} else {

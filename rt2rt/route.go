@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/meshkit/meshkit/rt2rt/wire"
+	"github.com/meshkit/meshkit/transport"
 )
 
 const (
@@ -17,7 +18,17 @@ const (
 	// peer cannot make this node hold unbounded state.
 	maxForwardQueue = 1024
 	maxForwarders   = 256
+	// maxForwardHeld bounds the messages held by all forwarders together.
+	maxForwardHeld = 4096
 )
+
+// noWait is a done context: a Send with it fails at once (context.Canceled)
+// instead of waiting when the connection's queue is full.
+var noWait = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
 // dialCall is one re-join in progress; later callers wait on it instead of
 // dialling again.
@@ -231,12 +242,12 @@ type fwdItem struct {
 func (n *Node) forward(in *link, m wire.Message, payload []byte) {
 	h := m.Header()
 	if !n.cfg.forwarding {
-		n.drop(in, h.Cmd, fmt.Errorf("message for %s and forwarding is off", h.To))
+		n.bad(in, h.Cmd, fmt.Errorf("message for %s and forwarding is off", h.To))
 		return
 	}
 	if h.From == n.id {
 		// Our own message came back: a routing loop longer than one hop.
-		n.drop(in, h.Cmd, fmt.Errorf("own message for %s came back (routing loop)", h.To))
+		n.bad(in, h.Cmd, fmt.Errorf("own message for %s came back (routing loop)", h.To))
 		return
 	}
 	target := h.To
@@ -285,10 +296,11 @@ func (n *Node) forward(in *link, m wire.Message, payload []byte) {
 
 // enqueueForwardLocked reports false when the queue is full.
 func (n *Node) enqueueForwardLocked(f *forwarder, in *link, m wire.Message, payload []byte) bool {
-	if len(f.queue) >= maxForwardQueue {
+	if len(f.queue) >= maxForwardQueue || n.fwdHeld >= maxForwardHeld {
 		return false
 	}
 	f.queue = append(f.queue, fwdItem{in: in, msg: m, payload: payload})
+	n.fwdHeld++
 	return true
 }
 
@@ -299,6 +311,7 @@ func (n *Node) runForwarder(target string, f *forwarder) {
 		n.mu.Lock()
 		batch := f.queue
 		f.queue = nil
+		n.fwdHeld -= len(batch)
 		if len(batch) == 0 {
 			delete(n.forwarders, target)
 			n.mu.Unlock()
@@ -333,7 +346,12 @@ func (n *Node) forwardOn(in, out *link, m wire.Message, payload []byte) {
 			return
 		}
 	}
-	if err := out.sendFrame(n.ctx, frame); err != nil {
+	// Never wait for room: a slow next hop must not stall the link the
+	// message came in on (and with it everything else its peer sends).
+	if err := out.sendFrame(noWait, frame); err != nil {
+		if errors.Is(err, context.Canceled) {
+			err = fmt.Errorf("%w (next hop %s)", transport.ErrQueueFull, out.peer)
+		}
 		n.drop(in, h.Cmd, fmt.Errorf("forward to %s: %w", h.To, err))
 		return
 	}

@@ -8,8 +8,13 @@ import (
 	"github.com/meshkit/meshkit/transport"
 )
 
-// maxSleepQueue bounds the frames held for one sleeping peer.
-const maxSleepQueue = 4096
+// maxSleepQueue and maxSleepBytes bound the frames held for one sleeping
+// peer, maxSleepBytesTotal those held for all of them.
+const (
+	maxSleepQueue      = 4096
+	maxSleepBytes      = 16 << 20
+	maxSleepBytesTotal = 64 << 20
+)
 
 // sleeper holds what is sent to a peer in proxy sleep mode (§6.3) while it
 // has no link: frames encoded with ser, delivered in order when it joins
@@ -18,6 +23,7 @@ type sleeper struct {
 	until    time.Time
 	ser      wire.Serializer
 	queue    [][]byte
+	bytes    int // in queue
 	flushing bool
 }
 
@@ -73,8 +79,8 @@ func (n *Node) asleepLocked(peer string) *sleeper {
 // holdIfAsleep holds m for a sleeping peer without a link. held reports
 // whether it did (or failed trying, with err); register, when not nil, is
 // run under the lock just before the frame is queued (Request adds its
-// pending entry there).
-func (n *Node) holdIfAsleep(peer string, m wire.Message, register func()) (held bool, err error) {
+// pending entry there); its error fails the hold.
+func (n *Node) holdIfAsleep(peer string, m wire.Message, register func() error) (held bool, err error) {
 	if n.nSleepers.Load() == 0 {
 		return false, nil // the common case, without taking the lock
 	}
@@ -95,13 +101,20 @@ func (n *Node) holdIfAsleep(peer string, m wire.Message, register func()) (held 
 	if n.asleepLocked(peer) != s || s.ser != ser {
 		return false, nil // woke up meanwhile: send normally
 	}
-	if len(s.queue) >= maxSleepQueue {
-		return true, fmt.Errorf("%w: %d messages held for sleeping peer", transport.ErrQueueFull, len(s.queue))
+	if len(s.queue) >= maxSleepQueue || s.bytes+len(frame) > maxSleepBytes {
+		return true, fmt.Errorf("%w: %d messages (%d bytes) held for sleeping peer", transport.ErrQueueFull, len(s.queue), s.bytes)
+	}
+	if n.sleepBytes+len(frame) > maxSleepBytesTotal {
+		return true, fmt.Errorf("%w: %d bytes held for sleeping peers", transport.ErrQueueFull, n.sleepBytes)
 	}
 	if register != nil {
-		register()
+		if err := register(); err != nil {
+			return true, err
+		}
 	}
 	s.queue = append(s.queue, frame)
+	s.bytes += len(frame)
+	n.sleepBytes += len(frame)
 	return true, nil
 }
 
@@ -118,6 +131,8 @@ func (n *Node) flushSleeperLocked(l *link) {
 	for len(s.queue) > 0 {
 		batch := s.queue
 		s.queue = nil
+		n.sleepBytes -= s.bytes
+		s.bytes = 0
 		ser := s.ser
 		n.mu.Unlock()
 		for _, frame := range batch {
@@ -144,7 +159,8 @@ func (n *Node) flushSleeperLocked(l *link) {
 }
 
 func (n *Node) deleteSleeperLocked(peer string) {
-	if _, ok := n.sleepers[peer]; ok {
+	if s, ok := n.sleepers[peer]; ok {
+		n.sleepBytes -= s.bytes
 		delete(n.sleepers, peer)
 		n.nSleepers.Add(-1)
 	}
