@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshkit/meshkit/opaca"
@@ -48,7 +49,11 @@ type Container struct {
 	mu     sync.RWMutex
 	agents []*Agent
 
-	ready      chan struct{}
+	ready chan struct{}
+	// infoRead is set once the platform has read the container's
+	// description; until then a notify would only earn a 404, and the
+	// platform's first read already sees every change.
+	infoRead   atomic.Bool
 	readyTimer *time.Timer
 
 	ctx    context.Context // cancelled on shutdown: running actions, loops
@@ -200,6 +205,7 @@ func (c *Container) Validator() *opaca.Validator { return c.validator }
 
 // Info returns the container's self-description (GET /info).
 func (c *Container) Info() opaca.AgentContainer {
+	c.infoRead.Store(true)
 	return opaca.AgentContainer{
 		ContainerID:  c.env.ContainerID,
 		Image:        c.image,
@@ -539,6 +545,9 @@ func (c *Container) Notify(ctx context.Context) error {
 // changed is called after every change of agents, actions or streams.
 func (c *Container) changed(opts []ChangeOption) {
 	if c == nil || !applyChange(opts).notify {
+		return
+	}
+	if !c.infoRead.Load() {
 		return
 	}
 	select {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,20 @@ func TestAutoNotify(t *testing.T) {
 	checkGoroutines(t)
 	p := newFakePlatform(t)
 	f := newFixture(t, WithEnv(platformEnv(p, "tok")))
+	// Before the platform has read /info, a change is not notified: the
+	// platform would answer 404 and its first read sees the change anyway.
+	early, err := NewAgent(WithID("early"))
+	require.NoError(t, err)
+	require.NoError(t, f.c.AddAgent(early))
+	assert.Empty(t, f.c.notifyKick)
+	req, err := http.NewRequest(http.MethodGet, f.srv.URL+"/info", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer tok")
+	resp, err := f.srv.Client().Do(req)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
 	a3, err := NewAgent(WithID("a3"))
 	require.NoError(t, err)
 	require.NoError(t, f.c.AddAgent(a3))
@@ -256,6 +271,7 @@ func TestInjectedPlatformClient(t *testing.T) {
 	checkGoroutines(t)
 	stub := &stubPlatform{notified: make(chan string, 4)}
 	f := newFixture(t, WithPlatformClient(stub), WithEventSubscription())
+	f.c.Info() // the in-process platform's first read
 	a, err := NewAgent(WithID("new"))
 	require.NoError(t, err)
 	require.NoError(t, f.c.AddAgent(a))
