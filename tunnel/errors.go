@@ -29,6 +29,9 @@ var (
 	ErrQueueFull = errors.New("tunnel: send queue full")
 	// ErrRefused: the type handler refused an incoming tunnel.
 	ErrRefused = errors.New("tunnel: tunnel refused")
+	// ErrTooManyTunnels: the peer or the manager has as many tunnels as
+	// WithMaxTunnels allows.
+	ErrTooManyTunnels = errors.New("tunnel: too many tunnels")
 	// ErrInvalidOption: an option given to NewManager is invalid.
 	ErrInvalidOption = errors.New("tunnel: invalid option")
 )

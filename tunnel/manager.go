@@ -32,6 +32,7 @@ type Manager struct {
 	handlers map[string]TypeHandler
 	byType   map[peerKey]*Tunnel // (peer, type) -> tunnel
 	byID     map[peerKey]*Tunnel // (peer, tunnel id) -> tunnel
+	perPeer  map[string]int      // peer -> its tunnels in byType
 	draining bool
 	closed   bool
 	unsub    func()
@@ -71,6 +72,7 @@ func NewManager(node Node, opts ...Option) (*Manager, error) {
 		handlers: map[string]TypeHandler{},
 		byType:   map[peerKey]*Tunnel{},
 		byID:     map[peerKey]*Tunnel{},
+		perPeer:  map[string]int{},
 	}
 	node.Handle(wire.CmdTunnelNew, wrap(m.onTunnelNew))
 	node.Handle(wire.CmdTunnelDestroy, wrap(m.onTunnelDestroy))
@@ -124,6 +126,10 @@ func (m *Manager) Open(ctx context.Context, peer, typ string) (*Tunnel, error) {
 	}
 	t := m.byType[peerKey{peer, typ}]
 	if t == nil {
+		if err := m.roomLocked(peer); err != nil {
+			m.mu.Unlock()
+			return nil, &Error{Op: "open", Peer: peer, Type: typ, Err: err}
+		}
 		t = m.newTunnelLocked(peer, typ, uuid.NewString(), h, StatePending)
 		m.wg.Add(1)
 		go m.setup(t)
@@ -226,7 +232,19 @@ func (m *Manager) newTunnelLocked(peer, typ, id string, h TypeHandler, st State)
 	}
 	m.byType[peerKey{peer, typ}] = t
 	m.byID[peerKey{peer, id}] = t
+	m.perPeer[peer]++
 	return t
+}
+
+// roomLocked checks the limits of WithMaxTunnels for a new tunnel to peer.
+func (m *Manager) roomLocked(peer string) error {
+	if c := m.perPeer[peer]; c >= m.cfg.maxPerPeer {
+		return fmt.Errorf("%w: %d to %s", ErrTooManyTunnels, c, peer)
+	}
+	if len(m.byType) >= m.cfg.maxTunnels {
+		return fmt.Errorf("%w: %d in all", ErrTooManyTunnels, len(m.byType))
+	}
+	return nil
 }
 
 // renameLocked gives t the id the peer uses (§5.2).
@@ -270,6 +288,11 @@ func (m *Manager) terminateLocked(t *Tunnel, reason error) {
 	t.state = StateTerminated
 	if m.byType[peerKey{t.peer, t.typ}] == t {
 		delete(m.byType, peerKey{t.peer, t.typ})
+		if c := m.perPeer[t.peer] - 1; c > 0 {
+			m.perPeer[t.peer] = c
+		} else {
+			delete(m.perPeer, t.peer)
+		}
 	}
 	if m.byID[peerKey{t.peer, t.id}] == t {
 		delete(m.byID, peerKey{t.peer, t.id})
@@ -570,6 +593,12 @@ func (m *Manager) onTunnelNew(in *incoming) {
 		var start bool
 		switch {
 		case t == nil:
+			if err := m.roomLocked(peer); err != nil {
+				m.mu.Unlock()
+				m.log.Warn("TUNNEL_NEW refused", "peer", peer, "type", typ, "tunnel_id", id, "err", err)
+				m.reply(in, wire.StatusInternalError, idData)
+				return
+			}
 			if other := m.byID[peerKey{peer, id}]; other != nil {
 				m.mu.Unlock()
 				m.log.Warn("TUNNEL_NEW reuses the id of another tunnel", "peer", peer, "type", typ, "tunnel_id", id, "other_type", other.typ)

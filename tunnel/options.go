@@ -16,6 +16,11 @@ const (
 	// DefaultSendTimeout bounds one queued value's hand-over to the node when
 	// the queue is flushed in the background.
 	DefaultSendTimeout = 10 * time.Second
+	// DefaultMaxTunnelsPerPeer bounds the tunnels to one peer (one per type
+	// at most anyway), DefaultMaxTunnels those of the manager, in any state
+	// but terminated (a DOWN tunnel counts until destroyed).
+	DefaultMaxTunnelsPerPeer = 64
+	DefaultMaxTunnels        = 65536
 )
 
 // Observer is told when tunnels come up and go down, so that users can bridge
@@ -37,6 +42,8 @@ type config struct {
 	queueLimit   int
 	setupTimeout time.Duration
 	sendTimeout  time.Duration
+	maxPerPeer   int
+	maxTunnels   int
 }
 
 func defaultConfig() config {
@@ -44,6 +51,22 @@ func defaultConfig() config {
 		queueLimit:   DefaultQueueLimit,
 		setupTimeout: DefaultSetupTimeout,
 		sendTimeout:  DefaultSendTimeout,
+		maxPerPeer:   DefaultMaxTunnelsPerPeer,
+		maxTunnels:   DefaultMaxTunnels,
+	}
+}
+
+// WithMaxTunnels bounds the tunnels per peer and in all (defaults
+// DefaultMaxTunnelsPerPeer and DefaultMaxTunnels). A TUNNEL_NEW beyond
+// either is answered 500 and logged; Open beyond either fails with
+// ErrTooManyTunnels.
+func WithMaxTunnels(perPeer, total int) Option {
+	return func(c *config) error {
+		if perPeer <= 0 || total <= 0 {
+			return fmt.Errorf("%w: max tunnels %d per peer, %d in all", ErrInvalidOption, perPeer, total)
+		}
+		c.maxPerPeer, c.maxTunnels = perPeer, total
+		return nil
 	}
 }
 
