@@ -26,6 +26,9 @@
 //     linked again they are WORKING again with the same id (§5.5).
 //   - TUNNEL_DESTROY: 200 null, 404 for an unknown id, no reply without
 //     msg_uuid.
+//   - Tunnels are bounded per peer and in all (WithMaxTunnels, defaults 64
+//     and 65536; a DOWN tunnel counts until destroyed): a TUNNEL_NEW beyond
+//     is answered 500 and logged, Open fails with ErrTooManyTunnels.
 //
 // Handlers run on the node's goroutines (the link reader for data) and must
 // not block. Events of one tunnel are delivered one at a time, in order:

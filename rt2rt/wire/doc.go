@@ -43,6 +43,12 @@
 //
 // Typed messages are encoded by appending, without reflection, and decoded
 // straight from the payload into their fields (only unknown keys build
-// generic maps), so a TOKEN frame costs three allocations to decode and none
-// to encode. Serializers are safe for concurrent use.
+// generic maps). The frames of a token flow (TUNNEL_DATA carrying TOKEN or
+// TOKEN_REPLY) take a one-pass path in both directions: a TOKEN frame costs
+// two allocations to decode (the strings' backing copy, and the TunnelData
+// and Token together) and none to encode. The one-pass decoder gives up on
+// any shape it does not expect (unknown or repeated keys, escaped JSON
+// strings, unusual number encodings) and the general decoder runs instead,
+// so the result never depends on the path taken. Serializers are safe for
+// concurrent use.
 package wire
