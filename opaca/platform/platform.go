@@ -184,6 +184,9 @@ func (p *Platform) Start(ctx context.Context) error {
 }
 
 func (p *Platform) start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("platform: start: %w", err)
+	}
 	restored, err := p.restoreState(ctx)
 	if err != nil {
 		return err
@@ -192,6 +195,9 @@ func (p *Platform) start(ctx context.Context) error {
 		p.deployDefaultImages(ctx)
 	}
 	p.selfCheck(ctx)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("platform: start: %w", err)
+	}
 	return nil
 }
 

@@ -114,6 +114,15 @@ func TestStateCorruptIsError(t *testing.T) {
 	assert.True(t, strings.Contains(err.Error(), "corrupt"))
 }
 
+func TestStartHonoursCancellation(t *testing.T) {
+	p, err := New(WithBcryptCost(4))
+	require.NoError(t, err)
+	defer p.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.ErrorIs(t, p.Start(ctx), context.Canceled)
+}
+
 func TestDefaultImages(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "a.json"), []byte(`{"image":{"imageName":"fake-image"},"arguments":{}}`), 0o644))

@@ -196,6 +196,12 @@ func TestStore(t *testing.T) {
 
 	tmp, err := s.PutTemporary("http://peer:8000", RoleUser, nil)
 	require.NoError(t, err)
-	assert.NotEmpty(t, tmp.PasswordHash)
+	assert.Empty(t, tmp.PasswordHash, "temporary users have no password")
+	for _, pw := range []string{"", "x", RandomPassword(24)} {
+		_, err := s.Check("http://peer:8000", pw)
+		assert.ErrorIs(t, err, ErrBadCredentials, "a temporary user cannot log in with %q", pw)
+	}
+	_, err = s.PutTemporary("", RoleUser, nil)
+	assert.ErrorIs(t, err, ErrInvalidUser)
 	assert.Len(t, RandomPassword(24), 24)
 }

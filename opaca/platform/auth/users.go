@@ -116,7 +116,11 @@ func (s *Store) Put(username, password string, role Role, privileges []string) (
 	if err != nil {
 		return User{}, err
 	}
-	u := &User{Username: username, PasswordHash: h, Role: role, Privileges: slices.Clone(privileges)}
+	return s.put(username, h, role, privileges), nil
+}
+
+func (s *Store) put(username, hash string, role Role, privileges []string) User {
+	u := &User{Username: username, PasswordHash: hash, Role: role, Privileges: slices.Clone(privileges)}
 	s.mu.Lock()
 	if old, ok := s.users[username]; ok {
 		u.ContainerLoginTokens = old.ContainerLoginTokens
@@ -125,13 +129,18 @@ func (s *Store) Put(username, password string, role Role, privileges []string) (
 	out := u.clone()
 	s.mu.Unlock()
 	s.onChange()
-	return out, nil
+	return out
 }
 
-// PutTemporary creates or replaces a user with a random, never disclosed
-// password: the temporary users of containers and peer platforms (§11.6).
+// PutTemporary creates or replaces a user that cannot log in with a password:
+// the temporary users of containers and peer platforms (§11.6), which only
+// ever use tokens. It stores no hash, so the (costly) bcrypt step is skipped
+// on every container start and connect-back, and Check refuses every password.
 func (s *Store) PutTemporary(username string, role Role, privileges []string) (User, error) {
-	return s.Put(username, RandomPassword(24), role, privileges)
+	if username == "" || !role.Valid() {
+		return User{}, fmt.Errorf("%w: username and a valid role are required", ErrInvalidUser)
+	}
+	return s.put(username, "", role, privileges), nil
 }
 
 // Get returns a copy of the user.
@@ -235,7 +244,7 @@ func (s *Store) Check(username, password string) (User, error) {
 		hash = u.PasswordHash
 	}
 	s.mu.RUnlock()
-	if !ok {
+	if !ok || hash == "" {
 		return User{}, ErrBadCredentials
 	}
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
