@@ -110,8 +110,12 @@ func (h *Handler) deleteApplication(ctx context.Context, req *Request) Response 
 			local = append(local, a)
 			continue
 		}
+		if h.reg == nil {
+			failed = append(failed, a)
+			continue
+		}
 		node, err := Locator{Registry: h.reg}.ActorNode(ctx, a)
-		if h.reg == nil || err != nil || node == h.rt.NodeID() {
+		if err != nil || node == h.rt.NodeID() {
 			failed = append(failed, a)
 			continue
 		}
