@@ -1,5 +1,10 @@
 package wire
 
+import (
+	"strings"
+	"unsafe"
+)
+
 // Fast path for the hot frames of a link: a TUNNEL_DATA whose value is a
 // TOKEN or TOKEN_REPLY, in the shape this package (and Calvin) writes. It
 // decodes in one pass, with no pair table, and allocates the TunnelData and
@@ -17,12 +22,78 @@ type fastSrc struct {
 	j  fastJSON
 }
 
-func newFastMP(payload []byte, backing string) fastSrc {
-	return fastSrc{mp: true, m: fastMP{r: mpReader{b: payload, backing: backing}}}
+// The fast path reads strings as views of the payload (no copy) and, once
+// the frame is known to be one it takes, copies all of them into one
+// allocation (own); strings inside the token's data are copied as the
+// general reader does. Nothing returned shares memory with the payload.
+
+func newFastMP(payload []byte) fastSrc {
+	return fastSrc{mp: true, m: fastMP{r: mpReader{b: payload}}}
 }
 
-func newFastJSON(payload []byte, backing string) fastSrc {
-	return fastSrc{j: fastJSON{r: jsonReader{b: payload, backing: backing}}}
+func newFastJSON(payload []byte) fastSrc {
+	return fastSrc{j: fastJSON{r: jsonReader{b: payload}}}
+}
+
+// view returns b as a string without copying; the caller must not let it
+// outlive the payload unless own copies it.
+func view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// own replaces the views in ss by copies that share one allocation.
+// Well-known values are interned instead.
+func own(ss ...*string) {
+	n := 0
+	for _, p := range ss {
+		if c, ok := knownValue(*p); ok {
+			*p = c
+			continue
+		}
+		n += len(*p)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, p := range ss {
+		if _, ok := knownValue(*p); !ok {
+			b.WriteString(*p)
+		}
+	}
+	all := b.String()
+	off := 0
+	for _, p := range ss {
+		if _, ok := knownValue(*p); ok {
+			continue
+		}
+		l := len(*p)
+		*p = all[off : off+l]
+		off += l
+	}
+}
+
+// knownValue returns the constant equal to s, for the values token frames
+// repeat.
+func knownValue(s string) (string, bool) {
+	switch s {
+	case "":
+		return "", true
+	case TokenTypeToken:
+		return TokenTypeToken, true
+	case TokenTypeException:
+		return TokenTypeException, true
+	case TokenTypeEOS:
+		return TokenTypeEOS, true
+	case TokenACK:
+		return TokenACK, true
+	case TokenNACK:
+		return TokenNACK, true
+	case TokenABORT:
+		return TokenABORT, true
+	}
+	return "", false
 }
 
 // enterMap opens the map at the current position.
@@ -162,9 +233,13 @@ func fastTunnelData(s *fastSrc) (Message, bool) {
 	if seen&fastEnvKeys != fastEnvKeys || !s.end() {
 		return nil, false
 	}
+	if (sub.cmd != SubToken || sub.seen != fastTokenKeys) && (sub.cmd != SubTokenReply || sub.seen != fastReplyKeys) {
+		return nil, false
+	}
+	own(&env.From, &env.To, &env.MsgUUID, &tunnelID, &sub.portID, &sub.peerPortID, &sub.value, &sub.tokType)
 	env.present = seen
 	switch {
-	case sub.cmd == SubToken && sub.seen == fastTokenKeys:
+	case sub.cmd == SubToken:
 		a := &tunnelDataToken{}
 		a.td.Envelope, a.td.TunnelID = env, tunnelID
 		a.sub = Token{
@@ -174,7 +249,7 @@ func fastTunnelData(s *fastSrc) (Message, bool) {
 		}
 		a.td.Value = &a.sub
 		return &a.td, true
-	case sub.cmd == SubTokenReply && sub.seen == fastReplyKeys:
+	case sub.cmd == SubTokenReply:
 		a := &tunnelDataTokenReply{}
 		a.td.Envelope, a.td.TunnelID = env, tunnelID
 		a.sub = TokenReply{
@@ -318,10 +393,7 @@ func (f *fastMP) str() (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	if r.backing != "" {
-		return r.backing[a:b], true
-	}
-	return string(r.b[a:b]), true
+	return view(r.b[a:b]), true
 }
 
 func (f *fastMP) uint() (uint64, bool) {
@@ -454,7 +526,7 @@ func (f *fastJSON) str() (string, bool) {
 	if !ok {
 		return "", false
 	}
-	s := r.cut(r.i+1, j)
+	s := view(r.b[r.i+1 : j])
 	r.i = j + 1
 	return s, true
 }

@@ -19,10 +19,10 @@ func generalDecode(s Serializer, payload []byte) (Message, error) {
 // fastDecode runs the fast path alone.
 func fastDecode(s Serializer, payload []byte) (Message, bool) {
 	if s.Name() == NameJSON {
-		f := newFastJSON(payload, backingFor(payload))
+		f := newFastJSON(payload)
 		return fastTunnelData(&f)
 	}
-	f := newFastMP(payload, backingFor(payload))
+	f := newFastMP(payload)
 	return fastTunnelData(&f)
 }
 
@@ -210,4 +210,25 @@ func TestFastEncodeMatchesGeneral(t *testing.T) {
 	_, ferr := Msgpack.Encode(nil, tooDeep)
 	assert.Error(t, gerr)
 	assert.Error(t, ferr)
+}
+
+// TestFastPathCopiesStrings: nothing decoded shares memory with the payload,
+// which the caller may reuse.
+func TestFastPathCopiesStrings(t *testing.T) {
+	for _, s := range []Serializer{JSON, Msgpack} {
+		for _, m := range []*TunnelData{tokenFrame(), tokenReplyFrame()} {
+			if tok, ok := m.Value.(*Token); ok {
+				tok.Token.Data = map[string]any{"s": "a string in the data"}
+			}
+			p := mustEncode(t, s, m)
+			got, ok := fastDecode(s, p)
+			require.True(t, ok)
+			want, err := generalDecode(s, p)
+			require.NoError(t, err)
+			for i := range p {
+				p[i] = 'x'
+			}
+			assert.True(t, reflect.DeepEqual(want, got), "%s: decoded message changed with the payload", s.Name())
+		}
+	}
 }

@@ -59,12 +59,11 @@ func (MsgpackSerializer) Encode(dst []byte, m Message) ([]byte, error) {
 
 // Decode parses a JSON payload into its typed message.
 func (JSONSerializer) Decode(payload []byte) (Message, error) {
-	backing := backingFor(payload)
-	f := newFastJSON(payload, backing)
+	f := newFastJSON(payload)
 	if m, ok := fastTunnelData(&f); ok {
 		return m, nil
 	}
-	return decodeJSONMessage(payload, backing)
+	return decodeJSONMessage(payload, backingFor(payload))
 }
 
 // decodeJSONMessage is the general decoder (backing as from backingFor).
@@ -78,12 +77,11 @@ func decodeJSONMessage(payload []byte, backing string) (Message, error) {
 // Decode parses a msgpack payload into its typed message. Bytes after the
 // first object are ignored.
 func (MsgpackSerializer) Decode(payload []byte) (Message, error) {
-	backing := backingFor(payload)
-	f := newFastMP(payload, backing)
+	f := newFastMP(payload)
 	if m, ok := fastTunnelData(&f); ok {
 		return m, nil
 	}
-	return decodeMsgpackMessage(payload, backing)
+	return decodeMsgpackMessage(payload, backingFor(payload))
 }
 
 // decodeMsgpackMessage is the general decoder (backing as from backingFor).
