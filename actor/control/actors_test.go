@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshkit/meshkit/actor"
+	"github.com/meshkit/meshkit/actor/std"
 	"github.com/meshkit/meshkit/tunnel/storage"
 )
 
@@ -592,5 +593,41 @@ func TestDeleteApplicationAcrossNodes(t *testing.T) {
 	a.do(t, "GET", "/actors", nil, &ids)
 	assert.Empty(t, ids)
 	r = b.do(t, "GET", "/application/"+d.ApplicationID, nil, nil)
+	assert.Equal(t, 404, r.status)
+}
+
+func TestWithoutRegistry(t *testing.T) {
+	// A runtime without registry or network: local records are rendered
+	// from the runtime, applications are destroyed locally.
+	n := newNode(t)
+	types, err := std.NewRegistry()
+	require.NoError(t, err)
+	rt, err := actor.NewRuntime(actor.WithRegistry(types), actor.WithNodeID(n.ID()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rt.Close() })
+	h, err := NewHandler(n, WithLogger(quiet()), WithRuntime(rt))
+	require.NoError(t, err)
+	s := &stack{url: serve(t, h)}
+	var d deployAnswer
+	r := s.do(t, "POST", "/deploy", map[string]any{"name": "xflow", "app_info": xflow(0.01)}, &d)
+	require.Equal(t, 200, r.status, r.body)
+	var rec map[string]any
+	r = s.do(t, "GET", "/application/"+d.ApplicationID, nil, &rec)
+	assert.Equal(t, 200, r.status)
+	assert.Equal(t, n.ID(), rec["origin_node_id"])
+	r = s.do(t, "GET", "/actor/"+d.ActorMap["xflow:src"], nil, &rec)
+	assert.Equal(t, 200, r.status)
+	assert.Equal(t, "xflow:src", rec["name"])
+	r = s.do(t, "POST", "/actor/"+d.ActorMap["xflow:snk"]+"/migrate", map[string]any{"peer_node_id": unknownID}, nil)
+	assert.Equal(t, 500, r.status, "no network")
+	r = s.do(t, "POST", "/actor/"+unknownID+"/migrate", map[string]any{"peer_node_id": unknownID}, nil)
+	assert.Equal(t, 404, r.status)
+	r = s.do(t, "POST", "/connect", map[string]any{"actor_id": d.ActorMap["xflow:snk"], "port_name": "token", "port_dir": "in",
+		"peer_node_id": unknownID, "peer_port_id": unknownID}, nil)
+	assert.Equal(t, 500, r.status, "remote peer without network")
+	r = s.do(t, "DELETE", "/application/"+d.ApplicationID, nil, nil)
+	assert.Equal(t, 204, r.status)
+	assert.Empty(t, rt.ActorIDs())
+	r = s.do(t, "DELETE", "/application/"+d.ApplicationID, nil, nil)
 	assert.Equal(t, 404, r.status)
 }
