@@ -77,6 +77,18 @@ func (h *Handler) lookup(ctx context.Context, key string) (any, bool) {
 	return v, true
 }
 
+// flushRecords waits until Records has written what the runtime reported
+// so far (e.g. the deletion of the records of destroyed actors), so that
+// the route answers after the registry reflects it.
+func (h *Handler) flushRecords(ctx context.Context) {
+	if h.records == nil {
+		return
+	}
+	if err := h.records.Flush(ctx); err != nil {
+		h.log.Warn("control: registry records not written", "err", err)
+	}
+}
+
 // sync writes an actor's records before the route answers.
 func (h *Handler) sync(ctx context.Context, actorIDs ...string) {
 	if h.records == nil {
@@ -182,11 +194,7 @@ func (h *Handler) deleteActor(ctx context.Context, req *Request) Response {
 		h.log.Info("control: actor not deleted", "actor", id, "err", err)
 		return Status(http.StatusInternalServerError)
 	}
-	if h.records != nil {
-		if err := h.records.DeleteActor(ctx, id); err != nil {
-			h.log.Warn("control: registry records not deleted", "actor", id, "err", err)
-		}
-	}
+	h.flushRecords(ctx)
 	return OK(nil)
 }
 

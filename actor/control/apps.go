@@ -127,13 +127,7 @@ func (h *Handler) deleteApplication(ctx context.Context, req *Request) Response 
 			h.log.Info("control: application not destroyed", "app", id, "err", err)
 		}
 		failed = append(failed, missing...)
-		if h.records != nil {
-			for _, a := range local {
-				if !slices.Contains(missing, a) {
-					_ = h.records.DeleteActor(ctx, a)
-				}
-			}
-		}
+		h.flushRecords(ctx)
 	}
 	nodes := make([]string, 0, len(remote))
 	for n := range remote {
@@ -347,11 +341,7 @@ func (h *Handler) deploy(ctx context.Context, req *Request) Response {
 			created = append(created, id)
 		}
 		_, _ = h.rt.DestroyApp(ctx, appID, created)
-		if h.records != nil {
-			for _, id := range created {
-				_ = h.records.DeleteActor(ctx, id)
-			}
-		}
+		h.flushRecords(ctx)
 		return Response{Status: http.StatusInternalServerError, Body: map[string]any{"exception": err.Error()}}
 	}
 	for _, a := range d.Actors {
