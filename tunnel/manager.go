@@ -76,7 +76,8 @@ func NewManager(node Node, opts ...Option) (*Manager, error) {
 	}
 	node.Handle(wire.CmdTunnelNew, wrap(m.onTunnelNew))
 	node.Handle(wire.CmdTunnelDestroy, wrap(m.onTunnelDestroy))
-	node.Handle(wire.CmdTunnelData, wrap(m.onTunnelData))
+	// The data path skips wrap: no per-frame allocation.
+	node.Handle(wire.CmdTunnelData, func(_ context.Context, in *rt2rt.Incoming) { m.tunnelData(in.Peer, in.Msg) })
 	m.unsub = node.Subscribe(m.onPeerEvent)
 	return m, nil
 }
@@ -666,17 +667,19 @@ func (m *Manager) onTunnelDestroy(in *incoming) {
 
 // onTunnelData hands the payload to the tunnel's handler (§4.3). It never
 // replies.
-func (m *Manager) onTunnelData(in *incoming) {
-	msg, ok := in.Msg.(*wire.TunnelData)
+func (m *Manager) onTunnelData(in *incoming) { m.tunnelData(in.Peer, in.Msg) }
+
+func (m *Manager) tunnelData(peer string, wm wire.Message) {
+	msg, ok := wm.(*wire.TunnelData)
 	if !ok {
-		m.log.Info("malformed TUNNEL_DATA dropped", "peer", in.Peer)
+		m.log.Info("malformed TUNNEL_DATA dropped", "peer", peer)
 		return
 	}
 	m.mu.Lock()
-	t := m.byID[peerKey{in.Peer, msg.TunnelID}]
+	t := m.byID[peerKey{peer, msg.TunnelID}]
 	if t == nil || m.closed {
 		m.mu.Unlock()
-		m.log.Debug("TUNNEL_DATA for unknown tunnel dropped", "peer", in.Peer, "tunnel_id", msg.TunnelID)
+		m.log.Debug("TUNNEL_DATA for unknown tunnel dropped", "peer", peer, "tunnel_id", msg.TunnelID)
 		return
 	}
 	t.events = append(t.events, event{kind: evData, value: msg.Value})
