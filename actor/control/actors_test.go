@@ -631,3 +631,19 @@ func TestWithoutRegistry(t *testing.T) {
 	r = s.do(t, "DELETE", "/application/"+d.ApplicationID, nil, nil)
 	assert.Equal(t, 404, r.status)
 }
+
+func TestDeployFanOut(t *testing.T) {
+	s := newStack(t, nil)
+	app := xflow(0.01)
+	app["actors"].(map[string]any)["xflow:snk2"] = map[string]any{"actor_type": "test.Sink", "args": map[string]any{"store_tokens": true}}
+	app["connections"] = map[string]any{"xflow:src.integer": []any{"xflow:snk.token", "xflow:snk2.token"}}
+	var d deployAnswer
+	r := s.do(t, "POST", "/deploy", map[string]any{"name": "xflow", "app_info": app}, &d)
+	require.Equal(t, 200, r.status, r.body)
+	// Both sinks get every token.
+	for _, n := range []string{"xflow:snk", "xflow:snk2"} {
+		id := d.ActorMap[n]
+		require.Eventually(t, func() bool { return len(s.sinkTokens(t, id)) >= 3 }, 10*time.Second, 10*time.Millisecond, n)
+		assert.True(t, isSequence(s.sinkTokens(t, id)), n)
+	}
+}
