@@ -560,6 +560,16 @@ func TestTwoNodes(t *testing.T) {
 	require.Eventually(t, func() bool { return len(b.sinkTokens(t, snk)) >= before+3 }, 10*time.Second, 10*time.Millisecond)
 	toks = b.sinkTokens(t, snk)
 	assert.True(t, isSequence(toks), "%v", toks)
+	// b wrote the reconnected port's record: on b, connected to a's outport.
+	require.Eventually(t, func() bool {
+		v, err := a.registryGet(t, storage.PrefixPort+inPort)
+		if err != nil {
+			return false
+		}
+		m := v.(map[string]any)
+		return m["node_id"] == b.node.ID() && m["connected"] == true &&
+			assert.ObjectsAreEqual([]any{[]any{a.node.ID(), outPort}}, m["peers"])
+	}, 5*time.Second, 10*time.Millisecond)
 
 	// Disconnect from a: PORT_DISCONNECT reaches b.
 	r = a.do(t, "POST", "/disconnect", map[string]any{"port_id": outPort, "terminate": "TERMINATE"}, nil)

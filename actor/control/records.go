@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -62,7 +63,18 @@ type Records struct {
 type recordEvent struct {
 	actorID string
 	deleted bool
+	// A connection this node has just asked for (PORT_CONNECT answered
+	// 200): the caller attaches it right after the reply, so the write
+	// waits until port waitPort lists waitPeer (checked again a few times).
+	waitPort, waitPeer string
+	tries              int
 }
+
+// Re-checks of a connection that is not attached yet.
+const (
+	connectRecheck    = 2 * time.Millisecond
+	connectRecheckMax = 500
+)
 
 // NewRecords returns a Records writing to reg.
 func NewRecords(reg Registry, log *slog.Logger) (*Records, error) {
@@ -133,6 +145,9 @@ func (r *Records) loop() {
 		closed := r.closed
 		r.mu.Unlock()
 		for _, e := range q {
+			if e.waitPort != "" && !r.attached(e) {
+				continue
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
 			var err error
 			if e.deleted {
@@ -159,6 +174,38 @@ func (r *Records) loop() {
 			<-r.wake
 		}
 	}
+}
+
+// attached reports whether the connection an event waits for is there;
+// if not, the event is queued again shortly (it counts as pushed again).
+func (r *Records) attached(e recordEvent) bool {
+	r.mu.Lock()
+	src := r.src
+	r.mu.Unlock()
+	p, ok := src.Port(e.waitPort)
+	if !ok || slices.Contains(p.Peers, e.waitPeer) || e.tries >= connectRecheckMax {
+		return true
+	}
+	e.tries++
+	r.mu.Lock()
+	if !r.closed {
+		r.pushed++ // counted now, so that Flush waits for it
+		time.AfterFunc(connectRecheck, func() { r.requeue(e) })
+	}
+	r.mu.Unlock()
+	return false
+}
+
+// requeue queues an event that was counted as pushed already.
+func (r *Records) requeue(e recordEvent) {
+	r.mu.Lock()
+	if r.closed {
+		r.written++ // dropped: let Flush return
+	} else {
+		r.queue = append(r.queue, e)
+	}
+	r.mu.Unlock()
+	r.signal()
 }
 
 // ActorCreated implements actor.Observer: the actor's records are written.
@@ -378,9 +425,26 @@ func (w *watchedNode) Request(ctx context.Context, peerID string, m wire.Message
 	switch msg := m.(type) {
 	case *wire.PortConnect:
 		w.r.PeerNode(msg.PeerPortID, peerID)
-		w.r.PortsChanged(msg.PortID)
+		if err == nil && resp.OK() && msg.PeerPortID != "" {
+			w.r.connected(msg.PortID, msg.PeerPortID)
+		} else {
+			w.r.PortsChanged(msg.PortID)
+		}
 	}
 	return resp, err
+}
+
+// connected queues a write of a port's records once it lists peerPortID.
+func (r *Records) connected(portID, peerPortID string) {
+	r.mu.Lock()
+	src := r.src
+	r.mu.Unlock()
+	if src == nil {
+		return
+	}
+	if info, ok := src.Port(portID); ok {
+		r.push(recordEvent{actorID: info.ActorID, waitPort: portID, waitPeer: peerPortID})
+	}
 }
 
 func (r *Records) touch(portID, actorID string) {
