@@ -79,8 +79,9 @@ func (n *Node) drop(l *link, cmd string, reason error) {
 	n.obs.Dropped(peer, cmd, reason)
 }
 
-// receive is the receive path of §3.3 for one frame of a joined link.
-func (n *Node) receive(l *link, payload []byte) {
+// receive is the receive path of §3.3 for one frame of a joined link. A
+// borrowed payload is valid only during the call.
+func (n *Node) receive(l *link, payload []byte, borrowed bool) {
 	m, err := l.ser.Decode(payload)
 	if err != nil {
 		n.bad(l, "", fmt.Errorf("undecodable frame (%d bytes): %w", len(payload), err))
@@ -92,6 +93,9 @@ func (n *Node) receive(l *link, payload []byte) {
 		// Includes JOIN_REQUEST/JOIN_REPLY on a joined link (§2.7).
 		n.bad(l, h.Cmd, errors.New("no to_rt_uuid"))
 	case h.To != n.id:
+		if borrowed {
+			payload = append([]byte(nil), payload...) // forwarded later, or queued
+		}
 		n.forward(l, m, payload)
 	case h.Cmd == wire.CmdReply:
 		n.deliverReply(l, m)

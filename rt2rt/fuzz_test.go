@@ -133,7 +133,7 @@ func FuzzReceive(f *testing.F) {
 		}
 		conn := &sinkConn{}
 		l := newLink(n, "fuzz-peer", conn, ser, "sink://remote", false, 0)
-		n.receive(l, payload)
+		n.receive(l, payload, false)
 		conn.mu.Lock()
 		defer conn.mu.Unlock()
 		if len(conn.frames) > 1 {

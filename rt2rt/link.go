@@ -156,20 +156,39 @@ func (l *link) readLoop() {
 	// Recv without a cancellable context reads straight from the socket
 	// (no per-frame deadline bookkeeping); Close unblocks it.
 	ctx := context.Background()
+	recv := l.conn.Recv
+	borrowed := false
+	if b, ok := l.conn.(transport.Borrower); ok && decodesWithoutAliasing(l.ser) {
+		// Frames are decoded into copies and then dropped: reading them in
+		// place saves an allocation and a copy per frame. receive copies
+		// a frame it keeps (forwarding).
+		recv, borrowed = b.RecvBorrowed, true
+	}
 	for {
-		payload, err := l.conn.Recv(ctx)
+		payload, err := recv(ctx)
 		if err != nil {
 			n.linkLost(l, err)
 			return
 		}
 		l.lastRecv.Store(time.Now().UnixNano())
-		n.receive(l, payload)
+		n.receive(l, payload, borrowed)
 		if l.cutErr != nil {
 			_ = l.conn.Close()
 			n.linkLost(l, l.cutErr)
 			return
 		}
 	}
+}
+
+// decodesWithoutAliasing reports whether ser is known to return messages
+// that share no memory with the payload (the built-in coders copy every
+// string); a user's coder might not.
+func decodesWithoutAliasing(ser wire.Serializer) bool {
+	switch ser.(type) {
+	case wire.JSONSerializer, *wire.JSONSerializer, wire.MsgpackSerializer, *wire.MsgpackSerializer:
+		return true
+	}
+	return false
 }
 
 // install adds a freshly joined link to the table, applying the §2.8

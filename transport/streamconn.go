@@ -219,6 +219,28 @@ func (c *streamConn) Recv(ctx context.Context) ([]byte, error) {
 	return p, nil
 }
 
+// RecvBorrowed is Recv without the copy when the whole frame is already
+// buffered: the frame is a view of the read buffer, valid until the next
+// read (see Borrower). Otherwise it returns what Recv returns.
+func (c *streamConn) RecvBorrowed(ctx context.Context) ([]byte, error) {
+	if ctx.Done() != nil || c.fr.hdrN != 0 || c.armed.Load() || c.out.isClosed() {
+		return c.Recv(ctx)
+	}
+	br := c.br
+	if br.Buffered() >= FrameHeaderSize {
+		p, _ := br.Peek(FrameHeaderSize)
+		n := uint64(binary.BigEndian.Uint32(p))
+		if n <= uint64(c.maxFrame) && br.Buffered() >= FrameHeaderSize+int(n) {
+			p, _ = br.Peek(FrameHeaderSize + int(n))
+			// Discard only moves the read offset: the bytes stay in place
+			// until the next read refills the buffer.
+			_, _ = br.Discard(FrameHeaderSize + int(n))
+			return p[FrameHeaderSize:len(p):len(p)], nil
+		}
+	}
+	return c.Recv(ctx)
+}
+
 // armCancel makes the end of ctx interrupt reads, unless already so.
 func (c *streamConn) armCancel(ctx context.Context) {
 	c.rcMu.Lock()

@@ -39,6 +39,15 @@ type Conn interface {
 	Close() error
 }
 
+// Borrower is implemented by connections that can hand out a received frame
+// without copying it (calvinip: a view of the read buffer when the whole
+// frame is buffered). The frame returned by RecvBorrowed is valid only
+// until the next RecvBorrowed or Recv call; the caller copies what it
+// keeps. Errors are those of Recv.
+type Borrower interface {
+	RecvBorrowed(ctx context.Context) ([]byte, error)
+}
+
 // Listener accepts incoming connections.
 type Listener interface {
 	Accept(ctx context.Context) (Conn, error)
