@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -324,4 +325,36 @@ func TestProxyMasterLate(t *testing.T) {
 	a.cancel()
 	assert.Equal(t, 0, a.wait())
 	t.Logf("a stopped in %v", time.Since(t0))
+}
+
+// TestNoGoroutineLeft: two nodes with a running application stop without
+// leaving a goroutine behind.
+func TestNoGoroutineLeft(t *testing.T) {
+	http.DefaultClient.CloseIdleConnections()
+	before := 0
+	require.Eventually(t, func() bool { before = runtime.NumGoroutine(); return true }, time.Second, time.Millisecond)
+
+	a := start(t, loopback...)
+	b := start(t, append(loopback, "-storage", "proxy:"+a.listen)...)
+	app := map[string]any{"name": "x", "app_info": map[string]any{
+		"actors": map[string]any{
+			"x:src": map[string]any{"actor_type": "std.CountTimer", "args": map[string]any{"sleep": 0.01}},
+			"x:snk": map[string]any{"actor_type": "test.Sink", "args": map[string]any{"store_tokens": true}},
+		},
+		"connections": map[string]any{"x:src.integer": []any{"x:snk.token"}},
+	}}
+	var d struct {
+		ActorMap map[string]string `json:"actor_map"`
+	}
+	require.Equal(t, 200, do(t, a, "POST", "/deploy", app, &d))
+	require.Equal(t, 204, do(t, a, "POST", "/actor/"+d.ActorMap["x:snk"]+"/migrate", map[string]any{"peer_node_id": b.id}, nil))
+	require.Eventually(t, func() bool { return len(sinkTokens(t, b, d.ActorMap["x:snk"])) > 2 }, 10*time.Second, 10*time.Millisecond)
+
+	b.cancel()
+	assert.Equal(t, 0, b.wait())
+	a.cancel()
+	assert.Equal(t, 0, a.wait())
+	http.DefaultClient.CloseIdleConnections()
+	assert.Eventually(t, func() bool { return runtime.NumGoroutine() <= before }, 10*time.Second, 10*time.Millisecond,
+		"no goroutine left behind")
 }
