@@ -59,10 +59,6 @@ const maxSpanPayload = 1<<31 - 1
 
 // ---- JSON ----
 
-func (r *jsonReader) reset(b []byte) {
-	*r = jsonReader{b: b, backing: backingFor(b)}
-}
-
 // end checks that only whitespace follows the top-level value.
 func (r *jsonReader) end() error {
 	r.ws()
@@ -407,10 +403,6 @@ func (r *jsonReader) valueAt(pos, depth int) (any, error) {
 }
 
 // ---- msgpack ----
-
-func (r *mpReader) reset(b []byte) {
-	*r = mpReader{b: b, backing: backingFor(b)}
-}
 
 // end accepts trailing bytes: Calvin decodes the first object only.
 func (r *mpReader) end() error { return nil }
