@@ -27,6 +27,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -159,7 +160,10 @@ func serve(ctx context.Context, o *options, stdout io.Writer, log *slog.Logger) 
 		controlAddr = ln.Addr().String()
 	}
 
-	st, err := newStack(node, o, stdout, log)
+	// Actor output (io.Print) is held until the ready line is out: an actor
+	// could arrive by migration before it.
+	out := &heldWriter{w: stdout}
+	st, err := newStack(node, o, out, log)
 	if err != nil {
 		return err
 	}
@@ -206,7 +210,7 @@ func serve(ctx context.Context, o *options, stdout io.Writer, log *slog.Logger) 
 
 	joinAtStart(retryCtx, node, o.join.vals, &retries, log)
 
-	fmt.Fprintf(stdout, "ready id=%s listen=%s control=%s\n", node.ID(), node.URIs()[0], controlAddr)
+	out.release(fmt.Sprintf("ready id=%s listen=%s control=%s\n", node.ID(), node.URIs()[0], controlAddr))
 
 	mode := control.ShutdownClean
 	var serveErr error
@@ -264,4 +268,34 @@ func joinAtStart(ctx context.Context, node *rt2rt.Node, uris []string, wg *sync.
 		}()
 	}
 	first.Wait()
+}
+
+// heldWriter keeps what is written to it until release, which writes a
+// first line and then everything held, in order; later writes go straight
+// through.
+type heldWriter struct {
+	mu       sync.Mutex
+	w        io.Writer
+	held     [][]byte
+	released bool
+}
+
+func (h *heldWriter) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.released {
+		h.held = append(h.held, bytes.Clone(p))
+		return len(p), nil
+	}
+	return h.w.Write(p)
+}
+
+func (h *heldWriter) release(first string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, _ = io.WriteString(h.w, first)
+	for _, p := range h.held {
+		_, _ = h.w.Write(p)
+	}
+	h.held, h.released = nil, true
 }

@@ -358,3 +358,14 @@ func TestNoGoroutineLeft(t *testing.T) {
 	assert.Eventually(t, func() bool { return runtime.NumGoroutine() <= before }, 10*time.Second, 10*time.Millisecond,
 		"no goroutine left behind")
 }
+
+func TestHeldWriter(t *testing.T) {
+	var buf strings.Builder
+	h := &heldWriter{w: &buf}
+	_, _ = h.Write([]byte("early 1\n"))
+	_, _ = h.Write([]byte("early 2\n"))
+	assert.Empty(t, buf.String(), "nothing before release")
+	h.release("ready\n")
+	_, _ = h.Write([]byte("late\n"))
+	assert.Equal(t, "ready\nearly 1\nearly 2\nlate\n", buf.String())
+}
