@@ -1,9 +1,6 @@
 package wire
 
-import (
-	"strings"
-	"unsafe"
-)
+import "unsafe"
 
 // Fast path for the hot frames of a link: a TUNNEL_DATA whose value is a
 // TOKEN or TOKEN_REPLY, in the shape this package (and Calvin) writes. It
@@ -44,32 +41,30 @@ func view(b []byte) string {
 	return unsafe.String(&b[0], len(b))
 }
 
-// own replaces the views in ss by copies that share one allocation.
-// Well-known values are interned instead.
+// own replaces the views in ss (at most 8) by copies that share one
+// allocation. Well-known values are interned instead.
 func own(ss ...*string) {
+	var known [8]bool
 	n := 0
-	for _, p := range ss {
+	for i, p := range ss {
 		if c, ok := knownValue(*p); ok {
-			*p = c
+			*p, known[i] = c, true
 			continue
 		}
 		n += len(*p)
 	}
-	var b strings.Builder
-	b.Grow(n)
-	for _, p := range ss {
-		if _, ok := knownValue(*p); !ok {
-			b.WriteString(*p)
-		}
+	if n == 0 {
+		return
 	}
-	all := b.String()
+	buf := make([]byte, n)
 	off := 0
-	for _, p := range ss {
-		if _, ok := knownValue(*p); ok {
+	for i, p := range ss {
+		if known[i] {
 			continue
 		}
-		l := len(*p)
-		*p = all[off : off+l]
+		l := copy(buf[off:], *p)
+		// buf is never written again: strings may share it.
+		*p = unsafe.String(&buf[off], l)
 		off += l
 	}
 }
