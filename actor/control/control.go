@@ -311,7 +311,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fn, ok := h.match(r)
-	if !ok {
+	if !ok || r.URL.RawQuery != "" || r.URL.ForceQuery {
+		// Calvin's routes match the whole request target: a query string
+		// makes any route unknown (§12.1).
 		w.WriteHeader(http.StatusNotFound)
 		return
 	}

@@ -143,6 +143,8 @@ func TestConventions(t *testing.T) {
 		{"GET", "/nope", 404},
 		{"POST", "/id", 404}, // wrong method: unknown route
 		{"GET", "/id/extra", 404},
+		{"GET", "/id?x=1", 404},
+		{"GET", "/id?", 404},
 		{"OPTIONS", "/anything/at/all", 200},
 		{"DELETE", "/actor/2b6e8f4a-1f7c-4c7e-9a43-5d2e1f0c9b11", 204}, // the 204 rule
 	} {
@@ -152,6 +154,10 @@ func TestConventions(t *testing.T) {
 		assert.Equal(t, "*", r.header.Get("Access-Control-Allow-Origin"))
 	}
 	assert.Equal(t, "2b6e8f4a-1f7c-4c7e-9a43-5d2e1f0c9b11", gotID.Load())
+	// A trailing slash is accepted (§12.1 allows it).
+	r0 := call(t, "GET", url+"/id/", "")
+	assert.Equal(t, 200, r0.status)
+	assert.JSONEq(t, `{"id": "`+a.ID()+`"}`, r0.body)
 
 	// Large integers in bodies survive.
 	r := call(t, "POST", url+"/actor/ACTOR_2b6e8f4a-1f7c-4c7e-9a43-5d2e1f0c9b11/report", `{"steps": 9223372036854775808}`)
