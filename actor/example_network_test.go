@@ -34,7 +34,7 @@ func ExampleNetwork_Migrate() {
 	rtB, _, nodeB, closeB := exampleNode(reg, tr, "mem://example-b")
 	defer closeB()
 	ctx := context.Background()
-	if _, err := nodeB.Join(ctx, "mem://example-a"); err != nil {
+	if _, err := nodeA.Join(ctx, "mem://example-b"); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -47,6 +47,5 @@ func ExampleNetwork_Migrate() {
 	_, onA := rtA.Actor(snk)
 	info, onB := rtB.Actor(snk)
 	fmt.Println(onA, onB, info.Name)
-	_ = nodeA
 	// Output: false true app:snk
 }

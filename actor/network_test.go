@@ -95,6 +95,15 @@ func twoNodes(t testing.TB, tcp bool) (*meshNode, *meshNode) {
 	id, err := b.node.Join(ctx, a.node.URIs()[0])
 	require.NoError(t, err)
 	require.Equal(t, a.node.ID(), id)
+	// The responder installs its side of the link on its own goroutine.
+	require.Eventually(t, func() bool {
+		for _, p := range a.node.Peers() {
+			if p.ID == b.node.ID() {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, time.Millisecond)
 	return a, b
 }
 
@@ -192,7 +201,7 @@ func TestFailedMigrationRollsBack(t *testing.T) {
 	var me *actor.MigrationError
 	require.ErrorAs(t, err, &me)
 	assert.ErrorIs(t, err, actor.ErrMigrationFailed)
-	assert.Equal(t, 400, me.Status)
+	assert.Equal(t, 400, me.Status, "%v", err)
 	assert.True(t, me.Restored)
 	info, ok := a.rt.Actor(snk)
 	require.True(t, ok, "the source keeps the actor")
@@ -333,7 +342,7 @@ func TestMigrationObserved(t *testing.T) {
 	a.net, err = actor.NewNetwork(rt, a.node, a.mgr, a.flow)
 	require.NoError(t, err)
 	ctx := context.Background()
-	_, err = b.node.Join(ctx, "mem://obs-a")
+	_, err = a.node.Join(ctx, "mem://obs-b")
 	require.NoError(t, err)
 	id, err := rt.CreateActor(ctx, std.SinkType, nil)
 	require.NoError(t, err)
