@@ -3,8 +3,10 @@
 // bodies and status codes: JSON bodies with Content-Type exactly
 // application/json, 204 for a successful answer without body, 400 without
 // body for a request body that is not JSON or lacks a required key, 404
-// without body for an unknown route, 500 for everything while the node shuts
-// down, CORS headers on every answer and 200 for OPTIONS.
+// without body for an unknown route (a query string makes any route
+// unknown; a trailing slash and non-uuid ids are accepted), 500 for
+// everything while the node shuts down, CORS headers on every answer and 200
+// for OPTIONS.
 //
 // # Routes
 //

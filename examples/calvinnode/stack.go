@@ -129,7 +129,16 @@ func (st *stack) startRegistry(ctx context.Context, o *options, rec *storage.Nod
 	}
 	master, err := st.node.Join(ctx, uri)
 	if err == nil {
-		return connect(master)
+		if err := connect(master); err != nil {
+			return err
+		}
+		// The own record is at the master before the node says it is ready.
+		fctx, cancel := context.WithTimeout(ctx, storage.DefaultTimeout)
+		defer cancel()
+		if err := st.reg.client().Flush(fctx); err != nil {
+			st.log.Warn("registry: own record not confirmed yet", "err", err)
+		}
+		return nil
 	}
 	wg.Add(1)
 	go func() {
