@@ -369,3 +369,38 @@ func TestHeldWriter(t *testing.T) {
 	_, _ = h.Write([]byte("late\n"))
 	assert.Equal(t, "ready\nearly 1\nearly 2\nlate\n", buf.String())
 }
+
+// TestWithoutSharedRegistry: two registry masters joined with -join share
+// no registry; connects by explicit peer node and port id, and migrations
+// to the linked peer, still work (§13.4).
+func TestWithoutSharedRegistry(t *testing.T) {
+	a := start(t, loopback...)
+	b := start(t, append(loopback, "-join", a.listen)...)
+	var out map[string]string
+	require.Equal(t, 200, do(t, a, "POST", "/actor", map[string]any{"actor_type": "std.CountTimer", "args": map[string]any{"sleep": 0.02}}, &out))
+	src := out["actor_id"]
+	require.Equal(t, 200, do(t, b, "POST", "/actor", map[string]any{"actor_type": "test.Sink", "args": map[string]any{"store_tokens": true}}, &out))
+	snk := out["actor_id"]
+
+	// a's registry knows nothing of b's sink.
+	assert.Equal(t, 404, do(t, a, "GET", "/actor/"+snk, nil, nil))
+	assert.Equal(t, 404, do(t, a, "GET", "/node/"+b.id, nil, nil))
+	assert.Equal(t, 404, do(t, a, "POST", "/connect", map[string]any{"actor_id": src, "port_name": "integer", "port_dir": "out",
+		"peer_node_id": b.id, "peer_actor_id": snk, "peer_port_name": "token", "peer_port_dir": "in"}, nil),
+		"by names the peer port cannot be found without a registry")
+
+	var rec map[string]any
+	require.Equal(t, 200, do(t, b, "GET", "/actor/"+snk, nil, &rec))
+	inPort := rec["inports"].([]any)[0].(map[string]any)["id"].(string)
+	require.Equal(t, 200, do(t, a, "POST", "/connect", map[string]any{"actor_id": src, "port_name": "integer", "port_dir": "out",
+		"peer_node_id": b.id, "peer_port_id": inPort}, &out))
+	assert.Equal(t, inPort, out["peer_port_id"])
+	require.Eventually(t, func() bool { return len(sinkTokens(t, b, snk)) >= 3 }, 10*time.Second, 10*time.Millisecond)
+
+	// Migrate the sink to a, the linked peer; the sequence continues there.
+	require.Equal(t, 204, do(t, b, "POST", "/actor/"+snk+"/migrate", map[string]any{"peer_node_id": a.id}, nil))
+	n := len(sinkTokens(t, a, snk))
+	require.Eventually(t, func() bool { return len(sinkTokens(t, a, snk)) >= n+3 }, 10*time.Second, 10*time.Millisecond)
+	toks := sinkTokens(t, a, snk)
+	assert.True(t, isSequence(toks), "%v", toks)
+}
