@@ -164,6 +164,9 @@ func (h *Handler) postActor(ctx context.Context, req *Request) Response {
 		return Status(http.StatusInternalServerError)
 	}
 	h.sync(ctx, id)
+	if info, ok := h.rt.Actor(id); ok && info.App != "" {
+		h.addToAppRecord(ctx, info.App, id, info.Name)
+	}
 	return OK(map[string]any{"actor_id": id})
 }
 

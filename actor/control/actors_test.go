@@ -137,6 +137,18 @@ func TestCreateActorErrors(t *testing.T) {
 	assert.Equal(t, appID, info.App)
 	r = s.do(t, "POST", "/actor", `{"actor_type": "test.Sink", "args": {}, "deploy_args": {"app_id": "`+unknownID+`"}}`, nil)
 	assert.Equal(t, 200, r.status)
+
+	// An actor added to a deployed application joins its registry record.
+	var d deployAnswer
+	r = s.do(t, "POST", "/deploy", map[string]any{"name": "xflow", "app_info": xflow(1)}, &d)
+	require.Equal(t, 200, r.status)
+	r = s.do(t, "POST", "/actor", `{"actor_type": "test.Sink", "args": {"name": "extra"}, "deploy_args": {"app_id": "`+d.ApplicationID+`"}}`, &out)
+	require.Equal(t, 200, r.status)
+	var rec map[string]any
+	s.do(t, "GET", "/application/"+d.ApplicationID, nil, &rec)
+	assert.Len(t, rec["actors"], 3)
+	assert.Contains(t, rec["actors"], out["actor_id"])
+	assert.Equal(t, "extra", rec["actors_name_map"].(map[string]any)[out["actor_id"]])
 }
 
 func TestLocalConnectReportAndDisconnect(t *testing.T) {

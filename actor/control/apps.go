@@ -67,6 +67,36 @@ func (h *Handler) localAppRecord(app actor.App) map[string]any {
 	return appRecord(app, names, h.rt.NodeID())
 }
 
+// addToAppRecord adds an actor to the application-<id> record, if there
+// is one.
+func (h *Handler) addToAppRecord(ctx context.Context, appID, actorID, name string) {
+	v, ok := h.lookup(ctx, storage.PrefixApplication+appID)
+	if !ok {
+		return
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return
+	}
+	rec := make(map[string]any, len(m))
+	for k, e := range m {
+		rec[k] = e
+	}
+	actors, _ := m["actors"].([]any)
+	rec["actors"] = append(slices.Clone(actors), actorID)
+	names := map[string]any{}
+	if old, ok := m["actors_name_map"].(map[string]any); ok {
+		for k, e := range old {
+			names[k] = e
+		}
+	}
+	names[actorID] = name
+	rec["actors_name_map"] = names
+	if err := h.reg.Set(ctx, storage.PrefixApplication+appID, rec); err != nil {
+		h.log.Warn("control: application record not updated", "app", appID, "err", err)
+	}
+}
+
 // GET /application/{application_id} → the application-<id> record.
 func (h *Handler) getApplication(ctx context.Context, req *Request) Response {
 	id := req.PathValue("application_id")
