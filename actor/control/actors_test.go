@@ -228,6 +228,11 @@ func TestLocalConnectReportAndDisconnect(t *testing.T) {
 func TestConnectDisconnectErrors(t *testing.T) {
 	s := newStack(t, nil)
 	snk := s.createActor(t, "test.Sink", nil)
+	// A port that was never connected has no queue yet.
+	info, _ := s.rt.Actor(snk)
+	r := s.do(t, "GET", "/actor/"+snk+"/port/"+info.Inports[0].ID+"/state", nil, nil)
+	assert.Equal(t, 200, r.status)
+	assert.JSONEq(t, `{"queuetype": "none"}`, r.body)
 	for _, tc := range []struct {
 		name   string
 		body   any
