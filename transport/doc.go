@@ -27,7 +27,9 @@
 // the connection up.
 //
 // Close discards frames still queued; call Flush first when the last frames
-// matter. Recv is cheapest with a context that has no Done channel (stop the
+// matter. A reader that copies what it keeps can avoid the copy of each
+// received frame: calvinip connections implement Borrower, whose
+// RecvBorrowed returns a view of the read buffer valid until the next read. Recv is cheapest with a context that has no Done channel (stop the
 // read loop with Close); with a cancellable context the cancellation is
 // armed once and kept across calls with the same context.
 //
