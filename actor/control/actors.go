@@ -94,10 +94,8 @@ func (h *Handler) sync(ctx context.Context, actorIDs ...string) {
 	if h.records == nil {
 		return
 	}
-	for _, id := range actorIDs {
-		if err := h.records.SyncActor(ctx, id); err != nil {
-			h.log.Warn("control: registry record not written", "actor", id, "err", err)
-		}
+	if err := h.records.Sync(ctx, actorIDs...); err != nil {
+		h.log.Warn("control: registry records not written", "actors", actorIDs, "err", err)
 	}
 }
 

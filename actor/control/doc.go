@@ -39,12 +39,13 @@
 //
 // Records keeps the actor-<id> and port-<id> records of the node's actors
 // current (spec §6.2, §12.4). It is the runtime's actor.Observer (creation,
-// arrival by migration, destruction); Records.Watch wraps the node given to
-// actor.NewNetwork so that connections made by peers (PORT_CONNECT,
-// PORT_DISCONNECT) and reconnections after a migration update the port
-// records too; WithRecords makes the routes write the records of what they
-// changed before they answer. Locator implements actor.Locator over the
-// registry.
+// destruction) and the network's actor.Recorder (arrival by migration,
+// written before ACTOR_NEW is answered); Records.Watch wraps the node given
+// to actor.NewNetwork so that connections made by peers (PORT_CONNECT,
+// PORT_DISCONNECT) or by this node update the port records too; WithRecords
+// makes the routes write the records of what they changed before they
+// answer. All writes go through one goroutine, in order, from the live
+// state. Locator implements actor.Locator over the registry.
 //
 // # Limits
 //

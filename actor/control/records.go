@@ -26,6 +26,12 @@ type Registry interface {
 
 var _ Registry = (*storage.Client)(nil)
 
+var (
+	_ actor.Observer = (*Records)(nil)
+	_ actor.Recorder = (*Records)(nil)
+	_ actor.Locator  = Locator{}
+)
+
 // ActorSource describes the local actors; *actor.Runtime implements it.
 type ActorSource interface {
 	NodeID() string
@@ -39,8 +45,14 @@ type ActorSource interface {
 // again when a connection changes, and both are deleted when the actor is
 // destroyed (not when it leaves by migration: the destination overwrites
 // them). It implements actor.Observer: pass it to actor.NewRuntime with
-// actor.WithObserver, then call Attach with the runtime. Observer events are
-// written by a goroutine of Records, in order; SyncActor writes at once.
+// actor.WithObserver, then call Attach with the runtime. It also implements
+// actor.Recorder: pass it to actor.NewNetwork with actor.WithRecorder, so
+// that an arriving actor's records are written before ACTOR_NEW is
+// answered, once on arrival and again when its connections are back.
+//
+// Every write goes through one goroutine of Records, in order, and reads
+// the actor's live state when it is made, so a later write never carries an
+// older state. Sync, Publish, Unpublish and Flush wait for their writes.
 type Records struct {
 	reg     Registry
 	log     *slog.Logger
@@ -151,9 +163,9 @@ func (r *Records) loop() {
 			ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
 			var err error
 			if e.deleted {
-				err = r.DeleteActor(ctx, e.actorID)
+				err = r.deleteActor(ctx, e.actorID)
 			} else {
-				err = r.SyncActor(ctx, e.actorID)
+				err = r.syncActor(ctx, e.actorID)
 			}
 			cancel()
 			if err != nil {
@@ -260,9 +272,40 @@ func (r *Records) PeerNode(portID, nodeID string) {
 	r.mu.Unlock()
 }
 
-// SyncActor writes actor-<id> and the port-<id> of each of its ports from
+// Sync writes the records of the given actors from their live state and
+// waits until they are written (actors that are not local are skipped).
+func (r *Records) Sync(ctx context.Context, actorIDs ...string) error {
+	for _, id := range actorIDs {
+		r.push(recordEvent{actorID: id})
+	}
+	return r.Flush(ctx)
+}
+
+// Publish implements actor.Recorder: it writes the records of a local
+// actor from its live state and waits for them.
+func (r *Records) Publish(ctx context.Context, _ string, info actor.Info) error {
+	return r.Sync(ctx, info.ID)
+}
+
+// Unpublish implements actor.Recorder: it deletes the records of a
+// destroyed actor and waits for that.
+func (r *Records) Unpublish(ctx context.Context, info actor.Info) error {
+	var ports []string
+	for _, p := range append(append([]actor.PortInfo{}, info.Inports...), info.Outports...) {
+		ports = append(ports, p.ID)
+	}
+	r.mu.Lock()
+	if len(r.ports[info.ID]) == 0 {
+		r.ports[info.ID] = ports
+	}
+	r.mu.Unlock()
+	r.push(recordEvent{actorID: info.ID, deleted: true})
+	return r.Flush(ctx)
+}
+
+// syncActor writes actor-<id> and the port-<id> of each of its ports from
 // the live state. An actor that is not local is left alone.
-func (r *Records) SyncActor(ctx context.Context, id string) error {
+func (r *Records) syncActor(ctx context.Context, id string) error {
 	r.mu.Lock()
 	src := r.src
 	r.mu.Unlock()
@@ -291,8 +334,8 @@ func (r *Records) SyncActor(ctx context.Context, id string) error {
 	return errors.Join(errs...)
 }
 
-// DeleteActor deletes actor-<id> and the port records last written for it.
-func (r *Records) DeleteActor(ctx context.Context, id string) error {
+// deleteActor deletes actor-<id> and the port records last written for it.
+func (r *Records) deleteActor(ctx context.Context, id string) error {
 	r.mu.Lock()
 	ports := r.ports[id]
 	delete(r.ports, id)

@@ -81,6 +81,20 @@ func TestRecordsLifecycle(t *testing.T) {
 	assert.Equal(t, []storage.PortPeer{{NodeID: "n2", PortID: "remote-port"}, {NodeID: "n1", PortID: rec.OutPorts[0].ID}}, got.Peers)
 	assert.True(t, got.Connected)
 
+	// As an actor.Recorder: Unpublish deletes the records, Publish writes
+	// them again, both before they return.
+	info, ok := rt.Actor(id)
+	require.True(t, ok)
+	require.NoError(t, r.Unpublish(ctx, info))
+	_, err = store.Get(ctx, storage.PrefixActor+id)
+	assert.ErrorIs(t, err, storage.ErrNotFound)
+	_, err = store.Get(ctx, storage.PrefixPort+rec.OutPorts[0].ID)
+	assert.ErrorIs(t, err, storage.ErrNotFound)
+	require.NoError(t, r.Publish(ctx, "n1", info))
+	_, err = store.Get(ctx, storage.PrefixPort+rec.OutPorts[0].ID)
+	require.NoError(t, err)
+	require.NoError(t, r.Sync(ctx, id, "not-here"))
+
 	// Deletion removes both records; leaving by migration would keep them.
 	require.NoError(t, rt.DeleteActor(ctx, id))
 	require.NoError(t, r.Flush(ctx))

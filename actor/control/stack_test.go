@@ -69,7 +69,7 @@ func newStack(t *testing.T, master *stack) *stack {
 	s.rt, err = actor.NewRuntime(actor.WithRegistry(types), actor.WithNodeID(s.node.ID()), actor.WithObserver(s.records))
 	require.NoError(t, err)
 	s.records.Attach(s.rt)
-	s.net, err = actor.NewNetwork(s.rt, s.records.Watch(s.node), s.mgr, s.flow, actor.WithLocator(Locator{Registry: s.reg}),
+	s.net, err = actor.NewNetwork(s.rt, s.records.Watch(s.node), s.mgr, s.flow, actor.WithLocator(Locator{Registry: s.reg}), actor.WithRecorder(s.records),
 		actor.WithNetworkLogger(quiet()))
 	require.NoError(t, err)
 	h, err := NewHandler(s.node, WithLogger(quiet()), WithRuntime(s.rt), WithNetwork(s.net), WithRegistry(s.reg),

@@ -86,7 +86,7 @@ func newStack(node *rt2rt.Node, o *options, stdout io.Writer, log *slog.Logger) 
 	}
 	st.records.Attach(st.rt)
 	st.net, err = actor.NewNetwork(st.rt, st.records.Watch(node), st.tunnels, st.flow,
-		actor.WithLocator(control.Locator{Registry: st.reg}), actor.WithNetworkLogger(log))
+		actor.WithLocator(control.Locator{Registry: st.reg}), actor.WithRecorder(st.records), actor.WithNetworkLogger(log))
 	if err != nil {
 		return nil, err
 	}
