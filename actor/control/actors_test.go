@@ -12,6 +12,8 @@ import (
 
 	"github.com/meshkit/meshkit/actor"
 	"github.com/meshkit/meshkit/actor/std"
+	"github.com/meshkit/meshkit/rt2rt"
+	"github.com/meshkit/meshkit/rt2rt/wire"
 	"github.com/meshkit/meshkit/tunnel/storage"
 )
 
@@ -673,4 +675,47 @@ func TestDeployFanOut(t *testing.T) {
 		require.Eventually(t, func() bool { return len(s.sinkTokens(t, id)) >= 3 }, 10*time.Second, 10*time.Millisecond, n)
 		assert.True(t, isSequence(s.sinkTokens(t, id)), n)
 	}
+}
+
+// silentNode is a node whose requests never get a REPLY, as calvin-base
+// does with ACTOR_MIGRATE; moved says where the actor went meanwhile.
+type silentNode struct {
+	Node
+	moved func()
+}
+
+func (n *silentNode) Request(ctx context.Context, peer string, m wire.Message) (wire.Response, error) {
+	if n.moved != nil {
+		n.moved()
+	}
+	return wire.Response{}, rt2rt.ErrTimeout
+}
+
+func TestMigrateRemoteWithoutReply(t *testing.T) {
+	n0 := newNode(t)
+	types, err := std.NewRegistry()
+	require.NoError(t, err)
+	rt, err := actor.NewRuntime(actor.WithRegistry(types), actor.WithNodeID(n0.ID()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rt.Close() })
+	reg, err := storage.NewLocalClient(storage.NewMemStore())
+	require.NoError(t, err)
+	ctx := context.Background()
+	const host, dest = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
+	require.NoError(t, reg.SetActor(ctx, &storage.ActorRecord{ID: unknownID, Name: "a", Type: "test.Sink", NodeID: host}))
+	node := &silentNode{Node: n0}
+	h, err := NewHandler(node, WithLogger(quiet()), WithRuntime(rt), WithRegistry(reg))
+	require.NoError(t, err)
+	s := &stack{url: serve(t, h)}
+
+	// No reply and the record still names the old host: 504.
+	r := s.do(t, "POST", "/actor/"+unknownID+"/migrate", map[string]any{"peer_node_id": dest}, nil)
+	assert.Equal(t, 504, r.status)
+	// No reply, but the record shows the actor at the destination: done.
+	node.moved = func() {
+		_ = reg.SetActor(ctx, &storage.ActorRecord{ID: unknownID, Name: "a", Type: "test.Sink", NodeID: dest})
+	}
+	r = s.do(t, "POST", "/actor/"+unknownID+"/migrate", map[string]any{"peer_node_id": dest}, nil)
+	assert.Equal(t, 204, r.status)
+	assert.Empty(t, r.body)
 }
