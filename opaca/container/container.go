@@ -94,6 +94,9 @@ func New(image opaca.AgentContainerImage, opts ...Option) (*Container, error) {
 		invokeTimeout:  DefaultInvokeTimeout,
 		autoNotify:     true,
 		maxBody:        DefaultMaxBodySize,
+		readHeaderTO:   DefaultReadHeaderTimeout,
+		bodyReadTO:     DefaultBodyReadTimeout,
+		idleTO:         DefaultIdleTimeout,
 		subscribeRetry: time.Second,
 	}
 	for _, o := range opts {
@@ -586,7 +589,7 @@ func (c *Container) DefaultAddr() string { return ":" + strconv.Itoa(c.apiPort) 
 // Serve serves the API on l until Shutdown; it returns nil after a clean
 // shutdown.
 func (c *Container) Serve(l net.Listener) error {
-	srv := &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: c, ReadHeaderTimeout: c.cfg.readHeaderTO, IdleTimeout: c.cfg.idleTO}
 	c.srvMu.Lock()
 	if c.closed {
 		c.srvMu.Unlock()

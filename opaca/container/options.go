@@ -32,6 +32,9 @@ type config struct {
 	subscribe      bool
 	autoNotify     bool
 	maxBody        int64
+	readHeaderTO   time.Duration
+	bodyReadTO     time.Duration
+	idleTO         time.Duration
 	validatorOpts  []opaca.ValidatorOption
 	observer       Observer
 	subscribeRetry time.Duration
@@ -153,6 +156,39 @@ func WithMaxBodySize(n int64) Option {
 			return fmt.Errorf("container: max body size must be positive, got %d", n)
 		}
 		c.maxBody = n
+		return nil
+	}
+}
+
+// Server timeouts against slow or idle clients (see WithServerTimeouts).
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultBodyReadTimeout   = 30 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+)
+
+// WithServerTimeouts bounds how long a client may take to send its request
+// headers (readHeader, used by Serve and ListenAndServe), to send a JSON
+// request body (readBody, enforced by the handler on send, broadcast,
+// invoke and login, also when the container is mounted in another server)
+// and how long a keep-alive connection may stay idle (idle, used by
+// Serve). Zero keeps the default (10 s, 30 s, 120 s); negative is an
+// error. There is no whole-request ReadTimeout: it would cancel long
+// invocations and streams. Stream bodies are not bounded.
+func WithServerTimeouts(readHeader, readBody, idle time.Duration) Option {
+	return func(c *config) error {
+		if readHeader < 0 || readBody < 0 || idle < 0 {
+			return fmt.Errorf("container: server timeouts must not be negative")
+		}
+		if readHeader > 0 {
+			c.readHeaderTO = readHeader
+		}
+		if readBody > 0 {
+			c.bodyReadTO = readBody
+		}
+		if idle > 0 {
+			c.idleTO = idle
+		}
 		return nil
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -77,13 +78,35 @@ func (c *Container) writeErr(w http.ResponseWriter, err error) {
 }
 
 // readJSONBody reads a bounded JSON body (413 beyond the limit).
+// The client has the body read timeout to send it; the deadline is lifted
+// afterwards so that it cannot cancel the context of a long invocation.
 func (c *Container) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if r.ContentLength > c.cfg.maxBody {
+		opaca.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", c.cfg.maxBody))
+		return nil, false
+	}
+	var rc *http.ResponseController
+	if r.ContentLength != 0 {
+		rc = http.NewResponseController(w)
+		if rc.SetReadDeadline(time.Now().Add(c.cfg.bodyReadTO)) != nil {
+			rc = nil // not our own server: its limits apply
+		}
+	}
 	body, err := readAll(http.MaxBytesReader(w, r.Body, c.cfg.maxBody), r.ContentLength, c.cfg.maxBody)
+	if err == nil && rc != nil {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
+		// the passed deadline stays, so the server does not wait for the
+		// rest of the body; the connection is done
+		w.Header().Set("Connection", "close")
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			opaca.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", c.cfg.maxBody))
-		} else {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			opaca.WriteError(w, http.StatusRequestTimeout, "request body not received in time")
+		default:
 			opaca.WriteError(w, http.StatusBadRequest, "reading request body: "+err.Error())
 		}
 		return nil, false

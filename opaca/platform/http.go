@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -426,7 +427,32 @@ func writeError(w http.ResponseWriter, err error) {
 }
 
 // readBody reads a JSON request body up to the configured limit.
+// A client gets the body read timeout to send the body; the deadline is
+// lifted afterwards so that it cannot cancel the request's context while
+// the call runs (net/http cancels it when a background read times out).
 func (p *Platform) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > p.cfg.maxBody {
+		return nil, apiErr(http.StatusRequestEntityTooLarge, "Request body larger than %d bytes.", p.cfg.maxBody)
+	}
+	if r.ContentLength == 0 {
+		return []byte{}, nil
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(p.cfg.bodyReadTO)) != nil {
+		return p.readBodyBounded(w, r) // not our own server: its limits apply
+	}
+	b, err := p.readBodyBounded(w, r)
+	if err != nil {
+		// keep the passed deadline, so the server does not wait for the
+		// rest of the body before answering; the connection is done
+		w.Header().Set("Connection", "close")
+		return nil, err
+	}
+	_ = rc.SetReadDeadline(time.Time{})
+	return b, nil
+}
+
+func (p *Platform) readBodyBounded(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.ContentLength > p.cfg.maxBody {
 		return nil, apiErr(http.StatusRequestEntityTooLarge, "Request body larger than %d bytes.", p.cfg.maxBody)
 	}
@@ -434,7 +460,7 @@ func (p *Platform) readBody(w http.ResponseWriter, r *http.Request) ([]byte, err
 		// the usual small JSON body of known length: one exact allocation
 		b := make([]byte, r.ContentLength)
 		if _, err := io.ReadFull(r.Body, b); err != nil {
-			return nil, apiErr(http.StatusBadRequest, "Reading the request body failed.")
+			return nil, bodyReadErr(err)
 		}
 		return b, nil
 	}
@@ -444,9 +470,17 @@ func (p *Platform) readBody(w http.ResponseWriter, r *http.Request) ([]byte, err
 		if errors.As(err, &mbe) {
 			return nil, apiErr(http.StatusRequestEntityTooLarge, "Request body larger than %d bytes.", p.cfg.maxBody)
 		}
-		return nil, apiErr(http.StatusBadRequest, "Reading the request body failed.")
+		return nil, bodyReadErr(err)
 	}
 	return b, nil
+}
+
+// bodyReadErr is 408 for a body not sent in time, else 400.
+func bodyReadErr(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return apiErr(http.StatusRequestTimeout, "Request body not received in time.")
+	}
+	return apiErr(http.StatusBadRequest, "Reading the request body failed.")
 }
 
 // decodeStrict decodes a request body to our API the way the reference

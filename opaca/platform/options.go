@@ -65,6 +65,9 @@ type config struct {
 	containerEnv     string
 	platformEnv      string
 	maxBody          int64
+	readHeaderTO     time.Duration
+	bodyReadTO       time.Duration
+	idleTO           time.Duration
 	bcryptCost       int
 	processOutput    io.Writer
 	pingInterval     time.Duration
@@ -293,6 +296,42 @@ func WithMaxBodySize(n int64) Option {
 	}
 }
 
+// Server timeouts against slow or idle clients (see WithServerTimeouts).
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultBodyReadTimeout   = 30 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+)
+
+// WithServerTimeouts bounds how long a client may take to send its request
+// headers (readHeader, used by Serve's http.Server), to send a JSON request
+// body (readBody, enforced by the Handler itself on every route that reads
+// one, so it also holds when the Handler is mounted in another server) and
+// how long a keep-alive connection may stay idle (idle, used by Serve).
+// Zero keeps the default (10 s, 30 s, 120 s); a negative value is an
+// error.
+//
+// There is deliberately no whole-request http.Server.ReadTimeout: it would
+// also expire during a long invocation or stream and cancel its context.
+// Stream bodies (POST /stream) are not bounded (spec §2.5).
+func WithServerTimeouts(readHeader, readBody, idle time.Duration) Option {
+	return func(c *config) error {
+		if readHeader < 0 || readBody < 0 || idle < 0 {
+			return fmt.Errorf("platform: server timeouts must not be negative")
+		}
+		if readHeader > 0 {
+			c.readHeaderTO = readHeader
+		}
+		if readBody > 0 {
+			c.bodyReadTO = readBody
+		}
+		if idle > 0 {
+			c.idleTO = idle
+		}
+		return nil
+	}
+}
+
 // WithBcryptCost sets the password hashing cost (default 10; tests may use
 // the minimum 4).
 func WithBcryptCost(cost int) Option {
@@ -381,6 +420,9 @@ func defaultConfig() config {
 		containerEnv:     "DOCKER",
 		platformEnv:      "NATIVE",
 		maxBody:          16 << 20,
+		readHeaderTO:     DefaultReadHeaderTimeout,
+		bodyReadTO:       DefaultBodyReadTimeout,
+		idleTO:           DefaultIdleTimeout,
 		bcryptCost:       10,
 		processOutput:    os.Stderr,
 		pingInterval:     10 * time.Second,

@@ -25,7 +25,7 @@ type InProcessFactory func(env map[string]string) (InProcessContainer, error)
 
 // HandlerContainer hosts a plain http.Handler as an in-process container.
 func HandlerContainer(h http.Handler) InProcessContainer {
-	return &handlerContainer{srv: &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}}
+	return &handlerContainer{srv: &http.Server{Handler: h, ReadHeaderTimeout: DefaultReadHeaderTimeout, IdleTimeout: DefaultIdleTimeout}}
 }
 
 type handlerContainer struct{ srv *http.Server }

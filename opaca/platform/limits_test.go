@@ -1,0 +1,200 @@
+package platform
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshkit/meshkit/opaca"
+	"github.com/meshkit/meshkit/opaca/sample"
+)
+
+// TestBodyLimitEveryRoute sends a body over the limit to every route that
+// reads a JSON body, once with a declared length and once chunked (length
+// unknown until read): each answers 413 with an ErrorResponse, and the
+// platform keeps serving.
+func TestBodyLimitEveryRoute(t *testing.T) {
+	const limit = 1024
+	tp := startPlatform(t, WithMaxBodySize(limit))
+	id := tp.deploy(t, "agent1")
+	big := `{"x":"` + strings.Repeat("a", 2*limit) + `"}`
+	routes := []struct{ method, path string }{
+		{"POST", "/login"},
+		{"POST", "/users"},
+		{"PUT", "/users/admin"},
+		{"POST", "/containers"},
+		{"PUT", "/containers"},
+		{"POST", "/containers/login/" + id},
+		{"POST", "/containers/notify"},
+		{"POST", "/connections"},
+		{"DELETE", "/connections"},
+		{"POST", "/connections/notify"},
+		{"POST", "/send/agent1"},
+		{"POST", "/broadcast/ch"},
+		{"POST", "/invoke/Add"},
+		{"POST", "/invoke/Add/agent1"},
+	}
+	hc := &http.Client{Transport: newTransport()}
+	for _, rt := range routes {
+		for _, chunked := range []bool{false, true} {
+			var body io.Reader = strings.NewReader(big)
+			if chunked {
+				body = io.MultiReader(strings.NewReader(big)) // hides the length
+			}
+			req, err := http.NewRequest(rt.method, tp.url+rt.path, body)
+			require.NoError(t, err)
+			resp, err := hc.Do(req)
+			require.NoError(t, err, "%s %s", rt.method, rt.path)
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, "%s %s chunked=%v: %s", rt.method, rt.path, chunked, b)
+			var er opaca.ErrorResponse
+			if assert.NoError(t, opaca.DecodeStrict(b, &er), "%s %s: %s", rt.method, rt.path, b) {
+				assert.Equal(t, http.StatusRequestEntityTooLarge, er.StatusCode)
+			}
+		}
+	}
+	// a body at the limit still works
+	ok := `{"x":1,"y":2}`
+	code, body := rawCall(t, "POST", tp.url+"/invoke/Add/agent1", "", ok)
+	assert.Equal(t, 200, code, body)
+}
+
+// slowHeaders writes a request whose header never ends, one byte per tick,
+// and reports when the server closed the connection (or the byte budget
+// ran out, which means it never did).
+func slowHeaders(t *testing.T, addr string, tick time.Duration, budget int) (cutOff bool, sent int) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		_, _ = io.Copy(io.Discard, conn) // returns when the server closes
+	}()
+	req := "GET /info HTTP/1.1\r\nHost: " + addr + "\r\nX-Slow: " + strings.Repeat("a", budget)
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	for i := 0; i < len(req); i++ {
+		select {
+		case <-closed:
+			return true, i
+		case <-ticker.C:
+		}
+		if _, err := conn.Write([]byte{req[i]}); err != nil {
+			return true, i
+		}
+	}
+	return false, len(req)
+}
+
+// TestSlowlorisCutOff: a client that sends its headers byte by byte is cut
+// off by the read-header timeout while other clients are served; a client
+// that sends a JSON body too slowly gets 408.
+func TestSlowlorisCutOff(t *testing.T) {
+	tp := startPlatform(t, WithServerTimeouts(300*time.Millisecond, 300*time.Millisecond, time.Second))
+	tp.deploy(t, "agent1")
+	addr := strings.TrimPrefix(tp.url, "http://")
+
+	type result struct {
+		cut  bool
+		sent int
+	}
+	const slowClients = 5
+	done := make(chan result, slowClients)
+	for i := 0; i < slowClients; i++ {
+		go func() {
+			cut, sent := slowHeaders(t, addr, 10*time.Millisecond, 1000) // would take ≥ 10 s
+			done <- result{cut, sent}
+		}()
+	}
+	// the others are served while the slow ones hang on
+	served := 0
+	for pending := slowClients; pending > 0; {
+		select {
+		case r := <-done:
+			pending--
+			assert.True(t, r.cut, "slow client was never cut off (sent %d bytes)", r.sent)
+		default:
+			_, err := tp.c.Invoke(context.Background(), "Add", "agent1", map[string]int{"x": 1, "y": 2})
+			require.NoError(t, err)
+			served++
+		}
+	}
+	assert.Positive(t, served)
+
+	// slow body: complete headers, then the body byte by byte
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	body := `{"x":1,"y":2}` + strings.Repeat(" ", 500)
+	_, err = io.WriteString(conn, "POST /invoke/Add/agent1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "+
+		strconv.Itoa(len(body))+"\r\n\r\n")
+	require.NoError(t, err)
+	// the server answers 408, or (when the client's unread bytes make the
+	// close a reset) the connection just ends: either way it stopped waiting
+	answered := make(chan *http.Response, 1)
+	go func() {
+		defer close(answered)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			answered <- resp
+		}
+	}()
+	ticker := time.NewTicker(10 * time.Millisecond)
+	defer ticker.Stop()
+	cut := false
+	var resp *http.Response
+send:
+	for i := 0; i < len(body); i++ {
+		select {
+		case resp = <-answered:
+			cut = true
+			break send
+		case <-ticker.C:
+		}
+		if _, err := conn.Write([]byte{body[i]}); err != nil {
+			resp, cut = <-answered, true
+			break
+		}
+	}
+	require.True(t, cut, "the slow body was never cut off")
+	if resp != nil {
+		assert.Equal(t, http.StatusRequestTimeout, resp.StatusCode)
+	}
+}
+
+// TestBodyTimeoutDoesNotCancelLongCalls: an action that runs ten times
+// longer than the body read timeout still completes (the deadline is lifted
+// once the body is read).
+func TestBodyTimeoutDoesNotCancelLongCalls(t *testing.T) {
+	tp := startPlatform(t, WithServerTimeouts(0, 100*time.Millisecond, 0),
+		WithInProcessImage(sample.ImageName, sampleFactory))
+	_, err := tp.c.PostContainer(context.Background(), samplePost(), 0)
+	require.NoError(t, err)
+	// chunked, so the body is read to EOF and net/http's background read
+	// of the connection starts while the action runs
+	args := `{"message":"m","sleep_seconds":1}`
+	req, err := http.NewRequest("POST", tp.url+"/invoke/DoThis/sample1", io.MultiReader(strings.NewReader(args)))
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode, string(body))
+	assert.Contains(t, string(body), "sleep_seconds=1")
+
+	_, err = New(WithServerTimeouts(-1, 0, 0))
+	assert.Error(t, err)
+}
