@@ -76,6 +76,10 @@ func TestAuthRoutes(t *testing.T) {
 		{"GET", "/connections", "", "user"},
 		{"GET", "/stream/GetStream", "", "user"},
 		{"POST", "/invoke/Add", `{"x":1,"y":2}`, "user"},
+		{"POST", "/invoke/Add/agent1", `{"x":1,"y":2}`, "user"},
+		{"GET", "/stream/GetStream/agent1", "", "user"},
+		{"POST", "/stream/PostStream/agent1", `abc`, "user"},
+		{"GET", "/users/guest", "", "guest"},
 		{"POST", "/send/agent1", `{"payload":1}`, "user"},
 		{"POST", "/broadcast/ch", `{"payload":1}`, "user"},
 		{"POST", "/stream/PostStream", `abc`, "user"},
@@ -98,13 +102,27 @@ func TestAuthRoutes(t *testing.T) {
 		{"POST", "/containers/notify", "ghost-id", "contrib"},
 	}
 	rank := map[string]int{"guest": 1, "user": 2, "contrib": 3, "admin": 4}
+	forged := forgedTokens(t, tp, "admin")
 	for _, c := range cases {
-		code, _ := rawCall(t, c.method, tp.url+c.path, "", c.body)
+		code, body := rawCall(t, c.method, tp.url+c.path, "", c.body)
 		assert.Equal(t, 401, code, "%s %s without token", c.method, c.path)
-		code, _ = rawCall(t, c.method, tp.url+c.path, "not.a.jwt", c.body)
-		assert.Equal(t, 401, code, "%s %s with a bad token", c.method, c.path)
+		assert.Contains(t, body, `"statusCode":401`)
+		for name, ft := range forged {
+			code, body := rawCall(t, c.method, tp.url+c.path, ft, c.body)
+			assert.Equal(t, 401, code, "%s %s with token %q", c.method, c.path, name)
+			assert.Contains(t, body, `"statusCode":401`)
+		}
 		for who, tk := range tok {
 			code, _ := rawCall(t, c.method, tp.url+c.path, tk, c.body)
+			if c.path == "/users/guest" {
+				// GET /users/{name}: that user itself or an admin (§11.5)
+				if who == "guest" || who == "admin" {
+					assert.Equal(t, 200, code, "GET /users/guest as %s", who)
+				} else {
+					assert.Equal(t, 403, code, "GET /users/guest as %s", who)
+				}
+				continue
+			}
 			if rank[who] < rank[c.min] {
 				assert.Equal(t, 403, code, "%s %s as %s", c.method, c.path, who)
 			} else {
@@ -112,7 +130,16 @@ func TestAuthRoutes(t *testing.T) {
 			}
 		}
 	}
-	// open routes need no token
+	// open routes need no token (they may still answer 404 when nothing is
+	// served there); POST /login is open too
+	for _, path := range []string{"/v3/api-docs", "/v3/api-docs/swagger-config", "/swagger-ui.html", "/swagger-ui/index.html",
+		"/swagger-resources", "/swagger-resources/configuration/ui", "/webjars/x.js", "/configuration/ui", "/configuration/security", "/error"} {
+		code, _ := rawCall(t, "GET", tp.url+path, "", "")
+		assert.NotEqual(t, 401, code, "open route %s", path)
+		assert.NotEqual(t, 403, code, "open route %s", path)
+	}
+	code, _ = rawCall(t, "POST", tp.url+"/login", "", `{"username":"guest","password":"g"}`)
+	assert.Equal(t, 200, code, "POST /login is open")
 	code, _ = rawCall(t, "GET", tp.url+"/v3/api-docs", "", "")
 	assert.Equal(t, 200, code)
 	code, _ = rawCall(t, "GET", tp.url+"/swagger-ui/index.html", "", "")
