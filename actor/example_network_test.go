@@ -18,7 +18,7 @@ func exampleNode(reg *actor.Registry, tr *transport.Registry, uri string) (*acto
 	node, _ := rt2rt.NewNode(rt2rt.WithTransport(tr), rt2rt.WithListen(uri))
 	mgr, _ := tunnel.NewManager(node)
 	rt, _ := actor.NewRuntime(actor.WithRegistry(reg), actor.WithNodeID(node.ID()))
-	flow, _ := token.NewFlow(token.WithPortLookup(func(id string) bool { _, ok := rt.Port(id); return ok }))
+	flow, _ := token.NewFlow(token.WithPortLookup(rt.HasPort))
 	_ = flow.Register(mgr)
 	nw, _ := actor.NewNetwork(rt, node, mgr, flow)
 	return rt, nw, node, func() { nw.Close(); rt.Close(); flow.Close(); mgr.Close(); node.Close() }

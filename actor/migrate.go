@@ -76,9 +76,11 @@ func (r *Runtime) migrationState(id string) (string, map[string]any, error) {
 
 // finishMigration removes an actor that now lives elsewhere.
 func (r *Runtime) finishMigration(id string) {
+	var dl detachList
 	r.mu.Lock()
-	r.deleteLocked(id, true)
+	r.deleteLocked(id, true, &dl)
 	r.mu.Unlock()
+	dl.run()
 }
 
 // abortMigration lets the actor fire again.

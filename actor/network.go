@@ -222,9 +222,14 @@ func (n *Network) attach(portID, peerNode, peerPortID string, beforeSend func())
 		if err != nil {
 			return err
 		}
+		if _, err := n.rt.AttachEndpoint(portID, peerPortID, ep); err != nil {
+			ep.Detach(Temporary)
+			return err
+		}
 		if beforeSend != nil {
 			beforeSend()
 		}
+		return nil
 	} else {
 		// The PORT_CONNECT reply must leave before the first TOKEN.
 		if beforeSend != nil {

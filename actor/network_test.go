@@ -52,10 +52,7 @@ func newMeshNode(t testing.TB, reg *actor.Registry, opts ...rt2rt.Option) *meshN
 	require.NoError(t, err)
 	// A TOKEN for a port that exists but is not connected (yet) gets no
 	// reply rather than ABORT, as in Calvin (§7.4).
-	f, err := token.NewFlow(token.WithLogger(quiet()), token.WithPortLookup(func(id string) bool {
-		_, ok := rt.Port(id)
-		return ok
-	}))
+	f, err := token.NewFlow(token.WithLogger(quiet()), token.WithPortLookup(rt.HasPort))
 	require.NoError(t, err)
 	require.NoError(t, f.Register(m))
 	nw, err := actor.NewNetwork(rt, n, m, f, actor.WithNetworkLogger(quiet()))

@@ -123,17 +123,41 @@ func (p *port) findConn(peerID string) int {
 	return -1
 }
 
-// setConn adds or replaces the connection to peerID.
-func (p *port) setConn(c conn) {
+// setConn adds or replaces the connection to peerID. A replaced endpoint
+// is returned: the caller detaches it once it holds no runtime lock (the
+// token flow calls back into the runtime under its own locks).
+func (p *port) setConn(c conn) Endpoint {
 	if i := p.findConn(c.peerID); i >= 0 {
 		old := p.conns[i]
 		p.conns[i] = c
 		if old.ep != nil && old.ep != c.ep {
-			old.ep.Detach(Temporary)
+			return old.ep
 		}
-		return
+		return nil
 	}
 	p.conns = append(p.conns, c)
+	return nil
+}
+
+// detachList collects endpoints to detach after the runtime locks are released.
+type detachList []struct {
+	ep   Endpoint
+	mode DisconnectMode
+}
+
+func (d *detachList) add(ep Endpoint, mode DisconnectMode) {
+	if ep != nil {
+		*d = append(*d, struct {
+			ep   Endpoint
+			mode DisconnectMode
+		}{ep, mode})
+	}
+}
+
+func (d detachList) run() {
+	for _, e := range d {
+		e.ep.Detach(e.mode)
+	}
 }
 
 // dropConn removes the connection to peerID with the effects of mode on the

@@ -166,10 +166,12 @@ func (r *Runtime) Close() error {
 		for id := range r.actors {
 			ids = append(ids, id)
 		}
+		var dl detachList
 		for _, id := range ids {
-			r.deleteLocked(id, false)
+			r.deleteLocked(id, false, &dl)
 		}
 		r.mu.Unlock()
+		dl.run()
 		r.sched.stop()
 	})
 	return nil
@@ -365,9 +367,12 @@ func (r *Runtime) DeleteActor(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	var dl detachList
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.deleteLocked(id, false) {
+	ok := r.deleteLocked(id, false, &dl)
+	r.mu.Unlock()
+	dl.run()
+	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownActor, id)
 	}
 	return nil
@@ -375,7 +380,7 @@ func (r *Runtime) DeleteActor(ctx context.Context, id string) error {
 
 // deleteLocked removes an actor; r.mu must be held. With migrated the
 // connections are dropped temporarily (positions kept for the return).
-func (r *Runtime) deleteLocked(id string, migrated bool) bool {
+func (r *Runtime) deleteLocked(id string, migrated bool, dl *detachList) bool {
 	a, ok := r.actors[id]
 	if !ok {
 		return false
@@ -392,8 +397,8 @@ func (r *Runtime) deleteLocked(id string, migrated bool) bool {
 		for _, c := range p.conns {
 			if c.local != nil {
 				peers = append(peers, c.local.inst)
-			} else if c.ep != nil {
-				c.ep.Detach(mode)
+			} else {
+				dl.add(c.ep, mode)
 			}
 		}
 	}
@@ -504,6 +509,15 @@ func (r *Runtime) PortID(actorID string, dir Direction, name string) (string, er
 	return p.id, nil
 }
 
+// HasPort reports whether a port lives here. It takes no actor lock, so
+// the token flow can use it as its port lookup (token.WithPortLookup).
+func (r *Runtime) HasPort(portID string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.ports[portID]
+	return ok
+}
+
 // Port describes a local port.
 func (r *Runtime) Port(portID string) (PortInfo, bool) {
 	r.mu.RLock()
@@ -563,6 +577,8 @@ func (r *Runtime) Connect(ctx context.Context, outPortID, inPortID string) error
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	var dl detachList
+	defer func() { dl.run() }() // after the unlock below
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed.Load() {
@@ -600,8 +616,8 @@ func (r *Runtime) Connect(ctx context.Context, outPortID, inPortID string) error
 	}
 	op.q.AddReader(ip.id)
 	r.alignLocal(op, ip)
-	op.setConn(conn{peerID: ip.id, local: ip})
-	ip.setConn(conn{peerID: op.id, local: op})
+	dl.add(op.setConn(conn{peerID: ip.id, local: ip}), Temporary)
+	dl.add(ip.setConn(conn{peerID: op.id, local: op}), Temporary)
 	op.inst.updateConnected()
 	ip.inst.updateConnected()
 	op.inst.wake()
@@ -642,25 +658,25 @@ func (r *Runtime) Disconnect(ctx context.Context, portID, peerPortID string, mod
 		return err
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	p, ok := r.ports[portID]
 	if !ok {
+		r.mu.Unlock()
 		return fmt.Errorf("%w: %q", ErrUnknownPort, portID)
 	}
-	r.disconnectLocked(p, peerPortID, mode)
+	var dl detachList
+	r.disconnectLocked(p, peerPortID, mode, &dl)
+	r.mu.Unlock()
+	dl.run()
 	return nil
 }
 
-func (r *Runtime) disconnectLocked(p *port, peerPortID string, mode DisconnectMode) {
+func (r *Runtime) disconnectLocked(p *port, peerPortID string, mode DisconnectMode, dl *detachList) {
 	p.inst.mu.Lock()
 	i := p.findConn(peerPortID)
 	var c conn
 	if i >= 0 {
 		c = p.conns[i]
-		// Stop the endpoint before the queue loses the reader it uses.
-		if c.ep != nil {
-			c.ep.Detach(mode)
-		}
+		dl.add(c.ep, mode)
 		p.dropConn(peerPortID, mode)
 		p.inst.updateConnected()
 	}
@@ -707,9 +723,13 @@ func (r *Runtime) AttachEndpoint(portID, peerPortID string, ep Endpoint) (*token
 	if p.dir == Out {
 		p.q.AddReader(peerPortID)
 	}
-	p.setConn(conn{peerID: peerPortID, ep: ep})
+	old := p.setConn(conn{peerID: peerPortID, ep: ep})
 	a.updateConnected()
 	a.wake()
+	if old != nil {
+		// Detach outside the actor lock (deferred unlock runs first).
+		defer old.Detach(Temporary)
+	}
 	return p.q, nil
 }
 
@@ -966,6 +986,8 @@ func (r *Runtime) DestroyApp(ctx context.Context, appID string, actorIDs []strin
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	var dl detachList
+	defer func() { dl.run() }() // after the unlock below
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ap, known := r.apps[appID]
@@ -974,7 +996,7 @@ func (r *Runtime) DestroyApp(ctx context.Context, appID string, actorIDs []strin
 	}
 	missing = []string{}
 	for _, id := range actorIDs {
-		if !r.deleteLocked(id, false) {
+		if !r.deleteLocked(id, false, &dl) {
 			missing = append(missing, id)
 		}
 	}
