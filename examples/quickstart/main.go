@@ -33,6 +33,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -206,6 +207,7 @@ func run(ctx context.Context, stdout io.Writer, args []string) (err error) {
 	for _, ai := range actorsA {
 		names = append(names, ai.Name)
 	}
+	slices.Sort(names)
 	if _, onB := b.Runtime.Actor(snk); onB || moved.To != a.ID() {
 		return fmt.Errorf("bridge Migrate answered %+v, but the sink is still on B", moved)
 	}
