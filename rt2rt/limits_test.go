@@ -11,6 +11,7 @@ import (
 	"errors"
 	"math/big"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -352,4 +353,67 @@ func TestMutualTLSNodeWithoutClientCertCannotJoin(t *testing.T) {
 	_, rerr := p.tryRead(2 * time.Second)
 	assert.Error(t, rerr)
 	assert.Len(t, a.Peers(), 1)
+}
+
+// TestSlowNextHopDoesNotStallRelay: the target of relayed messages stops
+// reading; the relay drops what does not fit its queue to the target
+// instead of blocking, so the source's own requests to the relay are still
+// answered.
+func TestSlowNextHopDoesNotStallRelay(t *testing.T) {
+	noLeaks(t)
+	network := transport.NewMemNetwork()
+	small := func(name string, opts ...Option) *Node {
+		reg, err := transport.NewRegistry(transport.WithMemNetwork(network), transport.WithSendQueue(4))
+		require.NoError(t, err)
+		n, err := NewNode(append([]Option{WithTransport(reg), WithListen("mem://" + name), WithLogger(quietLogger())}, opts...)...)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = n.Close() })
+		return n
+	}
+	rec := &recorder{}
+	src := small("src")
+	relay := small("relay", WithObserver(rec))
+	target := small("target")
+	ctx := context.Background()
+	_, err := src.Join(ctx, "mem://relay")
+	require.NoError(t, err)
+	_, err = relay.Join(ctx, "mem://target")
+	require.NoError(t, err)
+	src.SetRoute(target.ID(), relay.ID())
+	relay.Handle(wire.CmdPortConnect, echoPortConnect)
+
+	release := make(chan struct{})
+	var got sync.WaitGroup
+	got.Add(1)
+	first := true
+	target.Handle(wire.CmdTunnelData, func(ctx context.Context, in *Incoming) {
+		if first {
+			first = false
+			got.Done()
+			<-release // the target stops reading
+		}
+	})
+	defer close(release)
+	require.NoError(t, src.Send(ctx, target.ID(), tunnelData("t", int64(0))))
+	got.Wait()
+	// Bounded waits: with a relay that blocks, these fail instead of hanging.
+	reqCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for i := range 200 {
+		require.NoError(t, src.Send(reqCtx, target.ID(), tunnelData("t", int64(i))), "relay stalled by its slow next hop")
+	}
+	resp, err := src.Request(reqCtx, relay.ID(), portConnect("p"))
+	require.NoError(t, err, "relay stalled by its slow next hop")
+	assert.Equal(t, wire.StatusOK, resp.Status)
+	assert.Eventually(t, func() bool {
+		return rec.count(func(r *recorder) int {
+			n := 0
+			for _, d := range r.dropped {
+				if strings.Contains(d, transport.ErrQueueFull.Error()) {
+					n++
+				}
+			}
+			return n
+		}) > 0
+	}, 5*time.Second, time.Millisecond)
 }
