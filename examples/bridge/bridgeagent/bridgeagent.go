@@ -82,15 +82,25 @@ type Bridge struct {
 	// mu guards the helpers; it is held while the runtime creates and
 	// connects them.
 	mu        sync.Mutex
-	injectors map[string]string // inport id -> bridge.Inject actor id
-	taps      map[string]string // tapped outport id -> bridge.Tap actor id
-	watching  []PortRef
+	injectors map[string]injection // by inport id
+	watches   []watch
 	closed    bool
 
 	// smu guards the open streams; taps take it while they fire, so it is
 	// never held across a call into the runtime.
 	smu  sync.Mutex
 	subs map[chan Arrival]struct{} // nil once closed
+}
+
+// injection is a bridge.Inject actor feeding an inport of actor.
+type injection struct{ actor, helper string }
+
+// watch is a bridge.Tap actor reading the outport (of outActor) whose
+// tokens arrive at the watched port.
+type watch struct {
+	ref               PortRef
+	outport, outActor string
+	tap               string
 }
 
 // PortRef names a port by actor id and port name.
@@ -109,7 +119,7 @@ type Arrival struct {
 // move through nw. It registers the helper actor types in rt's registry,
 // so one runtime hosts at most one bridge.
 func New(node Node, rt *actor.Runtime, nw *actor.Network, opts ...container.AgentOption) (*Bridge, error) {
-	b := &Bridge{node: node, rt: rt, net: nw, injectors: map[string]string{}, taps: map[string]string{},
+	b := &Bridge{node: node, rt: rt, net: nw, injectors: map[string]injection{},
 		subs: map[chan Arrival]struct{}{}}
 	if err := rt.Registry().Register(actor.Type{Name: InjectType, Outports: []string{"token"},
 		Optional: map[string]any{}, New: func() actor.Actor { return &injector{} }}); err != nil {
@@ -179,13 +189,7 @@ func (b *Bridge) Close() error {
 		return nil
 	}
 	b.closed = true
-	var helpers []string
-	for _, id := range b.injectors {
-		helpers = append(helpers, id)
-	}
-	for _, id := range b.taps {
-		helpers = append(helpers, id)
-	}
+	helpers := b.helpersOf(func(string) bool { return true })
 	b.mu.Unlock()
 	b.smu.Lock()
 	for ch := range b.subs {
@@ -319,22 +323,54 @@ type ActorArg struct {
 	Actor string `json:"actor"`
 }
 
+// deleteActor deletes an actor and the helpers that fed or watched it.
 func (b *Bridge) deleteActor(ctx context.Context, a ActorArg) (struct{}, error) {
 	b.mu.Lock()
-	helper := slices.Contains(mapsValues(b.injectors), a.Actor) || slices.Contains(mapsValues(b.taps), a.Actor)
-	b.mu.Unlock()
-	if helper {
+	defer b.mu.Unlock()
+	if b.isHelper(a.Actor) {
 		return struct{}{}, opaca.NewError(http.StatusBadRequest, "actor %s is a helper of the bridge", a.Actor)
 	}
-	return struct{}{}, status(b.rt.DeleteActor(ctx, a.Actor))
+	if err := b.rt.DeleteActor(ctx, a.Actor); err != nil {
+		return struct{}{}, status(err)
+	}
+	var errs []error
+	for _, h := range b.helpersOf(func(id string) bool { return id == a.Actor }) {
+		if err := b.rt.DeleteActor(ctx, h); err != nil && !errors.Is(err, actor.ErrUnknownActor) {
+			errs = append(errs, err)
+		}
+	}
+	return struct{}{}, errors.Join(errs...)
 }
 
-func mapsValues(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
+// isHelper reports whether id is one of the bridge's helper actors. b.mu
+// is held.
+func (b *Bridge) isHelper(id string) bool {
+	for _, inj := range b.injectors {
+		if inj.helper == id {
+			return true
+		}
 	}
-	return out
+	return slices.ContainsFunc(b.watches, func(w watch) bool { return w.tap == id })
+}
+
+// helpersOf removes the helpers of the actors that match and returns their
+// ids. b.mu is held.
+func (b *Bridge) helpersOf(match func(actorID string) bool) []string {
+	var ids []string
+	for port, inj := range b.injectors {
+		if match(inj.actor) {
+			ids = append(ids, inj.helper)
+			delete(b.injectors, port)
+		}
+	}
+	b.watches = slices.DeleteFunc(b.watches, func(w watch) bool {
+		if match(w.ref.Actor) || match(w.outActor) {
+			ids = append(ids, w.tap)
+			return true
+		}
+		return false
+	})
+	return ids
 }
 
 // ConnectArgs are the arguments of Connect: a port of a local actor and
@@ -463,12 +499,13 @@ func (b *Bridge) inject(ctx context.Context, a InjectArgs) (Injected, error) {
 		if len(p.Peers) > 0 {
 			return Injected{}, opaca.NewError(http.StatusConflict, "inport %q of %s already has a writer", a.Port, a.Actor)
 		}
-		if inj, err = b.helper(ctx, InjectType, map[string]any{"name": "bridge:inject"}, "token", p.ID); err != nil {
+		inj.actor = a.Actor
+		if inj.helper, err = b.helper(ctx, InjectType, map[string]any{"name": "bridge:inject"}, "token", p.ID); err != nil {
 			return Injected{}, err
 		}
 		b.injectors[p.ID] = inj
 	}
-	n, err := b.rt.Report(ctx, inj, map[string]any{"token": numbers(v)})
+	n, err := b.rt.Report(ctx, inj.helper, map[string]any{"token": numbers(v)})
 	if err != nil {
 		return Injected{}, status(err)
 	}
@@ -506,7 +543,7 @@ func (b *Bridge) watch(ctx context.Context, a PortRef) (Watching, error) {
 	if err != nil {
 		return Watching{}, err
 	}
-	out := p.ID // the outport whose tokens arrive at the port
+	out, outActor := p.ID, a.Actor // the outport whose tokens arrive at the port
 	if p.Direction == actor.In {
 		if len(p.Peers) == 0 {
 			return Watching{}, opaca.NewError(http.StatusConflict, "inport %q of %s is not connected", a.Port, a.Actor)
@@ -516,24 +553,36 @@ func (b *Bridge) watch(ctx context.Context, a PortRef) (Watching, error) {
 				"the writer of inport %q of %s is on another node: watch its outport there", a.Port, a.Actor)
 		}
 		out = p.Peers[0]
+		writer, _ := b.rt.Port(out)
+		outActor = writer.ActorID
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return Watching{}, opaca.NewError(http.StatusServiceUnavailable, "bridge closed")
 	}
-	if !slices.Contains(b.watching, a) {
-		if _, ok := b.taps[out]; ok {
-			return Watching{}, opaca.NewError(http.StatusConflict, "the tokens of port %q of %s are watched as another port's", a.Port, a.Actor)
-		}
+	i := slices.IndexFunc(b.watches, func(w watch) bool { return w.outport == out })
+	switch {
+	case i >= 0 && b.watches[i].ref != a:
+		return Watching{}, opaca.NewError(http.StatusConflict, "the tokens of port %q of %s are watched as those of %s %q",
+			a.Port, a.Actor, b.watches[i].ref.Actor, b.watches[i].ref.Port)
+	case i < 0:
 		tap, err := b.helper(ctx, TapType, map[string]any{"name": "bridge:tap", "actor": a.Actor, "port": a.Port}, "token", out)
 		if err != nil {
 			return Watching{}, err
 		}
-		b.taps[out] = tap
-		b.watching = append(b.watching, a)
+		b.watches = append(b.watches, watch{ref: a, outport: out, outActor: outActor, tap: tap})
 	}
-	return Watching{Stream: StreamName, Watching: slices.Clone(b.watching)}, nil
+	return Watching{Stream: StreamName, Watching: b.watching()}, nil
+}
+
+// watching lists the watched ports. b.mu is held.
+func (b *Bridge) watching() []PortRef {
+	refs := []PortRef{}
+	for _, w := range b.watches {
+		refs = append(refs, w.ref)
+	}
+	return refs
 }
 
 // publish hands an arrival to every open stream; a full stream loses it.
@@ -551,7 +600,7 @@ func (b *Bridge) publish(ar Arrival) {
 func (b *Bridge) stream(ctx context.Context, _ *container.Invocation) (io.Reader, error) {
 	ch := make(chan Arrival, StreamBuffer)
 	b.mu.Lock()
-	watching := append([]PortRef{}, b.watching...)
+	watching := b.watching()
 	b.mu.Unlock()
 	first, err := json.Marshal(map[string]any{"watching": watching})
 	if err != nil {

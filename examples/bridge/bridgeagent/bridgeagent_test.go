@@ -48,6 +48,7 @@ func noLeak(t *testing.T) {
 // platform API.
 type fixture struct {
 	a, b *mesh.Node
+	br   *bridgeagent.Bridge
 	api  *client.Client
 	ctx  context.Context
 }
@@ -85,7 +86,7 @@ func setup(t *testing.T) *fixture {
 	t.Cleanup(func() { _ = api.Close() })
 	_, err = api.PostContainer(ctx, opaca.PostAgentContainer{Image: bridgeagent.Image()}, 0)
 	require.NoError(t, err)
-	return &fixture{a: a, b: b, api: api, ctx: ctx}
+	return &fixture{a: a, b: b, br: br, api: api, ctx: ctx}
 }
 
 // invoke calls an action of the bridge agent through the platform and
@@ -302,15 +303,48 @@ func TestInjectAndStream(t *testing.T) {
 	require.NoError(t, f.invoke(t, "Connect", map[string]any{"actor": src, "port": "integer", "peer_actor": snk2, "peer_port": "token"}, nil))
 	assertStatus(t, http.StatusConflict, f.invoke(t, "Inject", map[string]any{"actor": snk2, "port": "token", "token": 1}, &inj), "has a writer")
 
-	var helpers []string
+	assert.ElementsMatch(t, []string{bridgeagent.InjectType, bridgeagent.TapType}, f.helperTypes(t))
+	assertStatus(t, http.StatusBadRequest, f.invoke(t, "DeleteActor", map[string]any{"actor": f.helperIDs(t)[0]}, nil), "a helper")
+
+	// deleting the sink deletes its injector and its tap
+	require.NoError(t, f.invoke(t, "DeleteActor", map[string]any{"actor": snk}, nil))
+	assert.Empty(t, f.helperTypes(t))
+	require.NoError(t, f.invoke(t, "Watch", map[string]any{"actor": snk2, "port": "token"}, &w))
+	assert.Equal(t, []bridgeagent.PortRef{{Actor: snk2, Port: "token"}}, w.Watching)
+
+	// closing the bridge ends the open stream
+	require.NoError(t, f.br.Close())
+	for lines.Scan() {
+		assert.Contains(t, lines.Text(), snk2, "only the CountTimer's tokens arrive now")
+	}
+	assert.NoError(t, lines.Err(), "the stream ended cleanly")
+	assert.Empty(t, f.helperTypes(t), "Close deletes the helpers")
+}
+
+// helperTypes lists the types of the bridge's helper actors on A.
+func (f *fixture) helperTypes(t *testing.T) []string {
+	t.Helper()
 	var actors []bridgeagent.ActorInfo
 	require.NoError(t, f.invoke(t, "Actors", nil, &actors))
+	types := []string{}
 	for _, a := range actors {
 		if a.Type == bridgeagent.InjectType || a.Type == bridgeagent.TapType {
-			helpers = append(helpers, a.Type)
+			types = append(types, a.Type)
 		}
 	}
-	assert.ElementsMatch(t, []string{bridgeagent.InjectType, bridgeagent.TapType}, helpers)
+	return types
+}
+
+// helperIDs lists the ids of the bridge's helper actors on A.
+func (f *fixture) helperIDs(t *testing.T) []string {
+	t.Helper()
+	var ids []string
+	for _, id := range f.a.Runtime.ActorIDs() {
+		if info, _ := f.a.Runtime.Actor(id); info.Type == bridgeagent.InjectType || info.Type == bridgeagent.TapType {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // waitReportAny polls a report on A until it holds want values.
@@ -323,4 +357,38 @@ func (f *fixture) waitReportAny(t *testing.T, id string, want int) []any {
 		return len(tokens) >= want
 	}, 10*time.Second, 5*time.Millisecond)
 	return tokens
+}
+
+// TestWatchFollowsMigration watches a timer's outport, migrates the timer
+// to B, and reads on: its tokens keep arriving at the tap on A, over the
+// network now, with none lost or repeated.
+func TestWatchFollowsMigration(t *testing.T) {
+	noLeak(t)
+	f := setup(t)
+	src := f.create(t, std.CountTimerType, map[string]any{"sleep": 0.005})
+	snk := f.create(t, std.SinkType, map[string]any{"quiet": true})
+	require.NoError(t, f.invoke(t, "Connect", map[string]any{"actor": src, "port": "integer", "peer_actor": snk, "peer_port": "token"}, nil))
+	require.NoError(t, f.invoke(t, "Watch", map[string]any{"actor": src, "port": "integer"}, nil))
+	body, err := f.api.GetStream(f.ctx, bridgeagent.StreamName, "calvin")
+	require.NoError(t, err)
+	defer body.Close()
+	lines := bufio.NewScanner(body)
+	require.True(t, lines.Scan())
+
+	next := func() float64 {
+		ar := readArrival(t, lines)
+		assert.Equal(t, bridgeagent.PortRef{Actor: src, Port: "integer"}, ar.PortRef)
+		v, ok := ar.Token.(float64)
+		require.True(t, ok, "%v", ar.Token)
+		return v
+	}
+	last := next()
+	require.NoError(t, f.invoke(t, "Migrate", map[string]any{"actor": src, "node": f.b.ID()}, nil))
+	_, onB := f.b.Runtime.Actor(src)
+	require.True(t, onB)
+	for range 20 {
+		v := next()
+		require.Equal(t, last+1, v, "consecutive tokens across the migration")
+		last = v
+	}
 }
