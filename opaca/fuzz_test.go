@@ -60,6 +60,28 @@ func FuzzUser(f *testing.F)              { fuzzModel[User](f, specUser) }
 func FuzzErrorResponse(f *testing.F)     { fuzzModel[ErrorResponse](f, specError) }
 func FuzzStream(f *testing.F)            { fuzzModel[Stream](f, `{"name":"s","mode":"GET","description":""}`) }
 
+// The models that only occur nested in others get their own targets too,
+// so their decoders are exercised without a surrounding document.
+func FuzzParameter(f *testing.F) {
+	fuzzModel[Parameter](f, `{"type":"integer","required":true}`, `{"type":"array","required":false,"items":{"type":"Car"},"defaultValue":[]}`)
+}
+func FuzzArrayItems(f *testing.F) {
+	fuzzModel[ArrayItems](f, `{"type":"array","items":{"type":"integer"}}`, `{"type":"string"}`)
+}
+func FuzzImageParameter(f *testing.F) {
+	fuzzModel[ImageParameter](f, `{"name":"password","type":"string","required":true,"confidential":true}`,
+		`{"name":"database","type":"string","required":false,"confidential":false,"defaultValue":"mongodb"}`)
+}
+func FuzzPortDescription(f *testing.F) {
+	fuzzModel[PortDescription](f, `{"protocol":"TCP","description":"web"}`, `{"protocol":"UDP"}`)
+}
+func FuzzConnectivity(f *testing.F) {
+	fuzzModel[Connectivity](f, `{"publicUrl":"http://10.0.0.5","apiPortMapping":8082,"extraPortMappings":{"8888":{"protocol":"TCP","description":"web"}}}`)
+}
+func FuzzClientConfig(f *testing.F) {
+	fuzzModel[ClientConfig](f, `{"type":"DOCKER"}`, `{"type":"KUBERNETES","nodeName":"n1"}`)
+}
+
 // FuzzValidateBody runs invoke bodies through the sample's declarations;
 // both entry points must agree on valid / invalid.
 func FuzzValidateBody(f *testing.F) {
