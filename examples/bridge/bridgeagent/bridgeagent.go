@@ -20,10 +20,15 @@
 // The GET stream "Tokens" writes one JSON line per token arriving at a
 // watched port after the stream was opened, {"actor", "port", "token"},
 // preceded by a first line {"watching": [...]} naming the watched ports.
+// That first line also makes the response start at once: the container and
+// the platform send the response headers only with the first bytes.
 //
 // Errors carry their HTTP status: an unknown actor, port, type or node
 // answers 404, bad arguments 400, a port that cannot take what is asked
-// (an inport that already has a writer) 409.
+// (an inport that already has a writer) 409. Through a platform the
+// invocation answers 502 with the action's error, status included, as its
+// cause (OPACA ErrorResponse); arguments that do not match the declared
+// parameters get the platform's own 400.
 //
 // Inject and Watch use two helper actor types the agent registers in the
 // runtime's type registry: bridge.Inject, an actor whose outport feeds the
@@ -165,7 +170,8 @@ func Image() opaca.AgentContainerImage {
 }
 
 // Factory hosts the bridge in a platform's in-process container of Image
-// (platform.WithInProcessImage(ImageName, b.Factory(log))).
+// (platform.WithInProcessImage(ImageName, b.Factory(log))). An agent
+// belongs to one container: the factory serves one container start.
 func (b *Bridge) Factory(log *slog.Logger) platform.InProcessFactory {
 	return func(env map[string]string) (platform.InProcessContainer, error) {
 		c, err := container.New(Image(), container.WithEnv(env), container.WithLogger(log))
