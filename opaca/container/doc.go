@@ -16,4 +16,8 @@
 // container login. Agents reach the platform through Agent.Platform
 // (invoke, send, broadcast, streams, notify), authenticated with the
 // container's token, which is renewed at half its lifetime.
+//
+// JSON request bodies are limited (WithMaxBodySize, 413) and must arrive
+// within the body read timeout (408); Serve drops clients that send their
+// headers too slowly or idle too long (WithServerTimeouts).
 package container

@@ -23,6 +23,14 @@
 // running containers and connections are kept in a state file
 // (WithStateFile) written atomically, and restored by Start.
 //
+// Against misbehaving clients: JSON request bodies are limited
+// (WithMaxBodySize, 413 beyond; stream bodies are not), a JSON body must
+// arrive within the body read timeout (408), and Serve's server drops
+// clients that send their headers too slowly or idle too long
+// (WithServerTimeouts). The platform holds 1,000 concurrent clients mixing
+// calls and /subscribe websockets without leaving goroutines or heap behind
+// (TestLoadThousandClients, BenchmarkMixedLoad).
+//
 // Typical embedding:
 //
 //	p, err := platform.New(platform.WithPublicURL("http://10.0.0.5:8000"))
