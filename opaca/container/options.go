@@ -173,8 +173,8 @@ const (
 // invoke and login, also when the container is mounted in another server)
 // and how long a keep-alive connection may stay idle (idle, used by
 // Serve). Zero keeps the default (10 s, 30 s, 120 s); negative is an
-// error. There is no whole-request ReadTimeout: it would cancel long
-// invocations and streams. Stream bodies are not bounded.
+// error. There is no whole-request ReadTimeout: it would also cut off
+// POST stream uploads, whose bodies are not bounded.
 func WithServerTimeouts(readHeader, readBody, idle time.Duration) Option {
 	return func(c *config) error {
 		if readHeader < 0 || readBody < 0 || idle < 0 {

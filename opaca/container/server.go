@@ -79,7 +79,7 @@ func (c *Container) writeErr(w http.ResponseWriter, err error) {
 
 // readJSONBody reads a bounded JSON body (413 beyond the limit).
 // The client has the body read timeout to send it; the deadline is lifted
-// afterwards so that it cannot cancel the context of a long invocation.
+// once the body is in.
 func (c *Container) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	if r.ContentLength > c.cfg.maxBody {
 		opaca.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", c.cfg.maxBody))

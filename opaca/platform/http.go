@@ -428,8 +428,8 @@ func writeError(w http.ResponseWriter, err error) {
 
 // readBody reads a JSON request body up to the configured limit.
 // A client gets the body read timeout to send the body; the deadline is
-// lifted afterwards so that it cannot cancel the request's context while
-// the call runs (net/http cancels it when a background read times out).
+// lifted once the body is in (net/http resets it for the next request too;
+// lifting it keeps that true for any server the Handler is mounted in).
 func (p *Platform) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.ContentLength > p.cfg.maxBody {
 		return nil, apiErr(http.StatusRequestEntityTooLarge, "Request body larger than %d bytes.", p.cfg.maxBody)

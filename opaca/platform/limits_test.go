@@ -6,8 +6,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -175,25 +178,42 @@ send:
 	}
 }
 
-// TestBodyTimeoutDoesNotCancelLongCalls: an action that runs ten times
-// longer than the body read timeout still completes (the deadline is lifted
-// once the body is read).
-func TestBodyTimeoutDoesNotCancelLongCalls(t *testing.T) {
+// TestBodyDeadlineLifted mounts the Handler in a plain http.Server without
+// timeouts: an action that runs ten times longer than the body read
+// timeout completes, and the next requests on the same keep-alive
+// connection are served (the body deadline does not outlive the body).
+func TestBodyDeadlineLifted(t *testing.T) {
 	tp := startPlatform(t, WithServerTimeouts(0, 100*time.Millisecond, 0),
 		WithInProcessImage(sample.ImageName, sampleFactory))
 	_, err := tp.c.PostContainer(context.Background(), samplePost(), 0)
 	require.NoError(t, err)
-	// chunked, so the body is read to EOF and net/http's background read
-	// of the connection starts while the action runs
-	args := `{"message":"m","sleep_seconds":1}`
-	req, err := http.NewRequest("POST", tp.url+"/invoke/DoThis/sample1", io.MultiReader(strings.NewReader(args)))
-	require.NoError(t, err)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	assert.Equal(t, 200, resp.StatusCode, string(body))
-	assert.Contains(t, string(body), "sleep_seconds=1")
+	srv := httptest.NewServer(tp.Handler())
+	defer srv.Close()
+	tr := newTransport()
+	tr.MaxConnsPerHost = 1
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	var conns atomic.Int32
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		if !i.Reused {
+			conns.Add(1)
+		}
+	}}
+	for _, c := range []struct{ path, body, want string }{
+		{"/invoke/DoThis/sample1", `{"message":"m","sleep_seconds":1}`, "sleep_seconds=1"},
+		{"/invoke/Add/sample1", `{"x":1,"y":2}`, "3"},
+		{"/send/sample1", `{"payload":"p"}`, ""},
+	} {
+		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "POST", srv.URL+c.path, strings.NewReader(c.body))
+		require.NoError(t, err)
+		resp, err := hc.Do(req)
+		require.NoError(t, err, c.path)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, 200, resp.StatusCode, "%s: %s", c.path, body)
+		assert.Contains(t, string(body), c.want)
+	}
+	assert.Equal(t, int32(1), conns.Load(), "one keep-alive connection for all calls")
 
 	_, err = New(WithServerTimeouts(-1, 0, 0))
 	assert.Error(t, err)

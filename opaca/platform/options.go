@@ -311,9 +311,10 @@ const (
 // Zero keeps the default (10 s, 30 s, 120 s); a negative value is an
 // error.
 //
-// There is deliberately no whole-request http.Server.ReadTimeout: it would
-// also expire during a long invocation or stream and cancel its context.
-// Stream bodies (POST /stream) are not bounded (spec §2.5).
+// There is deliberately no whole-request http.Server.ReadTimeout: it
+// would also cut off POST /stream uploads, whose bodies are not bounded
+// (spec §2.5), and it would not apply where the Handler is mounted in
+// another server.
 func WithServerTimeouts(readHeader, readBody, idle time.Duration) Option {
 	return func(c *config) error {
 		if readHeader < 0 || readBody < 0 || idle < 0 {
