@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +22,7 @@ import (
 // topic; then reads every document the platform serves (containers,
 // info, agents, history, config, users, the answers of the user routes)
 // and every event pushed: neither the confidential value nor any password
-// or password hash appears. The state file keeps only bcrypt hashes of
+// or password hash appears, nor in the debug log. The state file keeps only bcrypt hashes of
 // passwords.
 func TestSecretsNeverServed(t *testing.T) {
 	const (
@@ -30,8 +31,10 @@ func TestSecretsNeverServed(t *testing.T) {
 		newPW        = "changed-PASSWORD-8888"
 	)
 	state := filepath.Join(t.TempDir(), "state.json")
+	logs := &syncBuffer{}
 	tp := startPlatform(t, WithInProcessImage(sample.ImageName, sampleFactory), WithStateFile(state),
-		WithSessionPolicy(PolicyRestart), WithEventHistorySize(-1))
+		WithSessionPolicy(PolicyRestart), WithEventHistorySize(-1),
+		WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	ctx := context.Background()
 
 	topics := []string{"/containers", "/users", "/login", "/token", "/invoke", "/send", "/broadcast", "/connections", "/stream"}
@@ -119,6 +122,19 @@ func TestSecretsNeverServed(t *testing.T) {
 		if strings.Contains(body, `"username"`) && strings.Contains(body, `"password":`) {
 			t.Errorf("a user record with a password field served: %.300s", body)
 		}
+	}
+
+	// failed logins and a failing container start are logged: still no secret
+	_, err = tp.c.Login(ctx, "carol", userPW)
+	require.Error(t, err, "old password no longer valid")
+	bad := samplePost()
+	bad.Arguments["password"] = confidential
+	bad.Image.ImageName = "no-such-image"
+	_, err = tp.c.PostContainer(ctx, bad, 0)
+	require.Error(t, err)
+	require.NotEmpty(t, logs.String())
+	for _, secret := range []string{confidential, userPW, newPW, "$2a$"} {
+		assert.NotContains(t, logs.String(), secret, "logged")
 	}
 
 	require.NoError(t, tp.SaveState())
