@@ -21,9 +21,9 @@ import (
 // argument and creates and changes users, while subscribed to every
 // topic; then reads every document the platform serves (containers,
 // info, agents, history, config, users, the answers of the user routes)
-// and every event pushed: neither the confidential value nor any password
-// or password hash appears, nor in the debug log. The state file keeps only bcrypt hashes of
-// passwords.
+// and every event pushed, and the debug log: neither the confidential
+// value nor any password or password hash appears. The state file keeps
+// only bcrypt hashes of passwords.
 func TestSecretsNeverServed(t *testing.T) {
 	const (
 		confidential = "conf-VALUE-4242"
