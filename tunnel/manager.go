@@ -110,10 +110,15 @@ func (m *Manager) RegisterType(typ string, h TypeHandler) error {
 // if there is none, and waits until it is WORKING. A tunnel that is DOWN
 // (link lost) is returned as it is: its sends queue and trigger a re-join.
 // If ctx ends first, the set-up still completes in the background for later
-// callers.
+// callers; a ctx that is already done fails at once without starting one.
 func (m *Manager) Open(ctx context.Context, peer, typ string) (*Tunnel, error) {
 	if peer == "" {
 		return nil, fmt.Errorf("%w: empty peer id", ErrInvalidOption)
+	}
+	if err := ctx.Err(); err != nil {
+		// Decided before anything starts: with a set-up that fails fast,
+		// the select below could otherwise report either outcome.
+		return nil, &Error{Op: "open", Peer: peer, Type: typ, Err: err}
 	}
 	m.mu.Lock()
 	if m.closed {

@@ -608,6 +608,8 @@ func TestLookupAndWait(t *testing.T) {
 	cancel()
 	_, err = p.ma.Open(cancelled, p.nb.ID(), "control")
 	assert.ErrorIs(t, err, context.Canceled)
+	_, ok = p.ma.Lookup(p.nb.ID(), "control")
+	assert.False(t, ok, "a done ctx starts no set-up")
 }
 
 func TestUnencodableQueuedValueIsDropped(t *testing.T) {
