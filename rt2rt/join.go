@@ -50,7 +50,7 @@ func (n *Node) join(ctx context.Context, uri string) (string, error) {
 	}
 	n.obs.Joined(peer, uri, ser.Name(), true, rtt)
 	n.log.Debug("joined", "peer", peer, "uri", uri, "serializer", ser.Name(), "rtt", rtt)
-	n.install(newLink(n, peer, c, ser, uri, true, rtt))
+	_, _ = n.install(newLink(n, peer, c, ser, uri, true, rtt), nil)
 	return peer, nil
 }
 
@@ -139,13 +139,18 @@ func (n *Node) respond(c transport.Conn) {
 			}
 			continue
 		}
-		if err := n.sendJoinReply(ctx, c, n.id, ser.Name(), sid); err != nil {
-			fail(&JoinError{URI: remote, Peer: peer, Err: err})
+		reply, err := n.sers.json.Encode(nil, newJoinReply(n.id, ser.Name(), sid))
+		if err != nil {
+			fail(&JoinError{URI: remote, Peer: peer, Err: fmt.Errorf("encode JOIN_REPLY: %w", err)})
 			return
 		}
 		n.obs.Joined(peer, remote, ser.Name(), false, responderInitialRTT)
 		n.log.Debug("peer joined", "peer", peer, "remote", remote, "serializer", ser.Name())
-		n.install(newLink(n, peer, c, ser, remote, false, responderInitialRTT))
+		// The link is in the table before the JOIN_REPLY can reach the
+		// peer, so the peer's Join returns to a link usable both ways.
+		if _, err := n.install(newLink(n, peer, c, ser, remote, false, responderInitialRTT), reply); err != nil {
+			fail(&JoinError{URI: remote, Peer: peer, Err: err})
+		}
 		return
 	}
 }

@@ -195,12 +195,31 @@ func decodesWithoutAliasing(ser wire.Serializer) bool {
 // duplicate rule. It reports whether the new link was kept; a losing
 // connection is closed (once its JOIN_REPLY is written when this node is
 // responder), a replaced link is retired without losing frames.
-func (n *Node) install(l *link) bool {
+//
+// first, when not nil, is the responder's JOIN_REPLY: it is queued on the
+// connection before the link becomes visible in the table, so it is the
+// first frame the peer reads, and the link is in the table before the
+// peer can have read it (Calvin's responder considers the link up once the
+// reply is sent): when the peer's Join returns, both sides can send. The
+// error reports a JOIN_REPLY that could not be queued.
+func (n *Node) install(l *link, first []byte) (bool, error) {
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
 		n.dropConn(l.conn)
-		return false
+		return false, nil
+	}
+	if first != nil {
+		// A fresh connection has room for one frame: noWait never blocks
+		// while the lock is held.
+		if err := l.conn.Send(noWait, first); err != nil {
+			n.mu.Unlock()
+			n.dropConn(l.conn)
+			if errors.Is(err, context.Canceled) {
+				err = transport.ErrQueueFull
+			}
+			return false, err
+		}
 	}
 	old := n.links[l.peer]
 	keepNew := true
@@ -221,14 +240,14 @@ func (n *Node) install(l *link) bool {
 		} else {
 			n.closeAfterFlush(l.conn) // the JOIN_REPLY goes out first
 		}
-		return false
+		return false, nil
 	}
 	if sleeping {
 		n.flushSleeperLocked(l) // releases the lock while sending
 		if n.closed {
 			n.mu.Unlock()
 			n.dropConn(l.conn)
-			return false
+			return false, nil
 		}
 		old = n.links[l.peer]
 	}
@@ -249,7 +268,7 @@ func (n *Node) install(l *link) bool {
 		n.log.Debug("link replaced by duplicate connection (§2.8)", "peer", l.peer, "initiator", l.initiator)
 		n.retire(old)
 	}
-	return true
+	return true, nil
 }
 
 // retire closes a replaced link without losing what is in flight on it:
