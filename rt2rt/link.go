@@ -252,6 +252,9 @@ func (n *Node) install(l *link, first []byte) (bool, error) {
 		old = n.links[l.peer]
 	}
 	n.links[l.peer] = l
+	// Wake re-joins waiting out a backoff: the peer is linked now.
+	close(n.linkUp)
+	n.linkUp = make(chan struct{})
 	if l.initiator {
 		n.rememberLocked(l.peer, l.uri)
 	}

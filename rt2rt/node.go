@@ -53,6 +53,7 @@ type Node struct {
 	known      map[string][]string  // peer id -> URIs it was joined at
 	dialing    map[string]*dialCall // peer id -> re-join in progress
 	backoff    map[string]*backoffState
+	linkUp     chan struct{}       // closed and replaced whenever a link is installed
 	pending    map[string]*pending // msg_uuid -> waiting request
 	pendingPer map[string]int      // target id -> its entries in pending
 	drained    chan struct{}       // closed when pending becomes empty (Shutdown)
@@ -126,6 +127,7 @@ func NewNode(opts ...Option) (*Node, error) {
 		known:      map[string][]string{},
 		dialing:    map[string]*dialCall{},
 		backoff:    map[string]*backoffState{},
+		linkUp:     make(chan struct{}),
 		pending:    map[string]*pending{},
 		pendingPer: map[string]int{},
 		conns:      map[transport.Conn]struct{}{},

@@ -81,3 +81,41 @@ func TestJoinReturnsWithBothSidesLinkedSlowResponder(t *testing.T) {
 	assert.Len(t, b.Peers(), 1, "responder linked when Join returns")
 }
 
+// A re-join waiting out its backoff ends as soon as the peer dials this
+// node, and uses that link.
+func TestRejoinBackoffEndsWhenPeerDialsIn(t *testing.T) {
+	noLeaks(t)
+	net := transport.NewMemNetwork()
+	a := memNode(t, net, "a")
+	b := memNode(t, net, "b")
+	b.Handle(wire.CmdPortConnect, echoPortConnect)
+	_, err := a.Join(context.Background(), b.URIs()[0])
+	require.NoError(t, err)
+	require.Positive(t, net.CutAll())
+	require.Eventually(t, func() bool { return len(a.Peers()) == 0 && len(b.Peers()) == 0 }, 5*time.Second, time.Millisecond)
+
+	// a must not dial b for the next 5 s.
+	a.mu.Lock()
+	a.backoff[b.ID()] = &backoffState{next: maxBackoff, notBefore: time.Now().Add(5 * time.Second)}
+	a.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	got := make(chan error, 1)
+	go func() {
+		_, err := a.Request(ctx, b.ID(), portConnect("port-b"))
+		got <- err
+	}()
+	// Wait until the request sits in the backoff wait.
+	require.Eventually(t, func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.dialing[b.ID()] != nil
+	}, 5*time.Second, time.Millisecond)
+	_, err = b.Join(context.Background(), a.URIs()[0])
+	require.NoError(t, err)
+	// Without the wake-up the request waits out the backoff (5 s) and its
+	// ctx (4 s) ends first.
+	require.NoError(t, <-got)
+}
+

@@ -128,10 +128,16 @@ func (n *Node) dialPeer(peer string, dc *dialCall, deadline time.Time) {
 	var lastErr error
 	linked := false
 	for !linked {
-		if err := n.waitBackoff(ctx, peer); err != nil {
+		up, err := n.waitBackoff(ctx, peer)
+		if err != nil {
 			if lastErr == nil {
 				lastErr = err
 			}
+			break
+		}
+		if up {
+			// The peer joined this node meanwhile: use that link.
+			linked = true
 			break
 		}
 		uris, err := n.urisFor(ctx, peer)
@@ -176,23 +182,41 @@ func (n *Node) dialPeer(peer string, dc *dialCall, deadline time.Time) {
 	}
 }
 
-func (n *Node) waitBackoff(ctx context.Context, peer string) error {
-	n.mu.Lock()
-	var wait time.Duration
-	if b := n.backoff[peer]; b != nil {
-		wait = time.Until(b.notBefore)
-	}
-	n.mu.Unlock()
-	if wait <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+// waitBackoff waits until peer may be dialled again. It returns early with
+// up set when a link to peer comes up meanwhile (the peer dialled this
+// node), so a re-join never sits out a backoff it no longer needs.
+func (n *Node) waitBackoff(ctx context.Context, peer string) (up bool, err error) {
+	var t *time.Timer
+	for {
+		n.mu.Lock()
+		if n.links[peer] != nil {
+			n.mu.Unlock()
+			return true, nil
+		}
+		var wait time.Duration
+		if b := n.backoff[peer]; b != nil {
+			wait = time.Until(b.notBefore)
+		}
+		changed := n.linkUp
+		n.mu.Unlock()
+		if wait <= 0 {
+			return false, ctx.Err()
+		}
+		if t == nil {
+			t = time.NewTimer(wait)
+			defer t.Stop()
+		} else {
+			t.Reset(wait)
+		}
+		select {
+		case <-t.C:
+			return false, nil
+		case <-changed:
+			// Some link came up; see whether it is peer's. (Reset above
+			// discards a pending expiry: Go 1.23 timer semantics.)
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
 	}
 }
 
