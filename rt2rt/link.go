@@ -26,6 +26,7 @@ type link struct {
 	rttBits  atomic.Uint64 // float64 seconds, Calvin's statistic (§2.6)
 	lastRecv atomic.Int64  // unix nanoseconds of the last frame read
 	sendErr  atomic.Bool   // a write failed: the link is likely dead
+	carried  atomic.Bool   // a frame was read after the join: the link worked
 	replaced atomic.Bool   // lost the duplicate rule; its loss is silent
 
 	slab frameSlab // backing store of the frames handed to conn.Send
@@ -171,6 +172,9 @@ func (l *link) readLoop() {
 			return
 		}
 		l.lastRecv.Store(time.Now().UnixNano())
+		if !l.carried.Load() {
+			l.carried.Store(true)
+		}
 		n.receive(l, payload, borrowed)
 		if l.cutErr != nil {
 			_ = l.conn.Close()
@@ -363,10 +367,13 @@ func (n *Node) linkLost(l *link, err error) {
 			}
 		}
 		n.notifyDrainedLocked()
-		if time.Since(l.upAt) < time.Second {
-			n.bumpBackoffLocked(l.peer)
-		} else {
+		if l.carried.Load() || time.Since(l.upAt) >= time.Second {
+			// The link worked: whatever cut it, the peer was alive, so
+			// the next re-join is immediate however short it lived.
 			delete(n.backoff, l.peer)
+		} else {
+			// Died before the peer sent anything: space out re-joins.
+			n.bumpBackoffLocked(l.peer)
 		}
 	}
 	closing := n.closed

@@ -119,3 +119,62 @@ func TestRejoinBackoffEndsWhenPeerDialsIn(t *testing.T) {
 	require.NoError(t, <-got)
 }
 
+// Link-level backoff: a link that carried traffic is re-joined at once
+// however short it lived; one that died before the peer sent anything
+// spaces re-joins out; the backoff stays within half a request timeout.
+func TestRejoinBackoffPolicy(t *testing.T) {
+	noLeaks(t)
+	net := transport.NewMemNetwork()
+	a := memNode(t, net, "a", WithRequestTimeout(400*time.Millisecond))
+	b := memNode(t, net, "b")
+	b.Handle(wire.CmdPortConnect, echoPortConnect)
+	backoffOf := func() *backoffState {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if s := a.backoff[b.ID()]; s != nil {
+			c := *s
+			return &c
+		}
+		return nil
+	}
+	cut := func() {
+		t.Helper()
+		require.Positive(t, net.CutAll())
+		require.Eventually(t, func() bool { return len(a.Peers()) == 0 }, 5*time.Second, time.Millisecond)
+	}
+	ctx := context.Background()
+	_, err := a.Join(ctx, b.URIs()[0])
+	require.NoError(t, err)
+
+	// Died at once, nothing read after the join: backoff.
+	cut()
+	first := backoffOf()
+	require.NotNil(t, first, "a link that never carried traffic backs off")
+	assert.Equal(t, minBackoff, first.next)
+
+	// The next re-join waits that out, then carries traffic and is cut:
+	// no backoff for the one after.
+	_, err = a.Request(ctx, b.ID(), portConnect("port-b"))
+	require.NoError(t, err)
+	cut()
+	assert.Nil(t, backoffOf(), "a link that carried traffic re-joins at once")
+	start := time.Now()
+	_, err = a.Request(ctx, b.ID(), portConnect("port-b"))
+	require.NoError(t, err)
+	assert.Less(t, time.Since(start), time.Second)
+
+	// Failing joins grow the backoff, never beyond half a request timeout.
+	net.Partition("a", "b")
+	require.Eventually(t, func() bool { return len(a.Peers()) == 0 }, 5*time.Second, time.Millisecond)
+	for range 3 {
+		_, err = a.Request(ctx, b.ID(), portConnect("port-b"))
+		require.ErrorIs(t, err, ErrNoRoute)
+		s := backoffOf()
+		require.NotNil(t, s)
+		assert.LessOrEqual(t, s.next, 200*time.Millisecond)
+	}
+	assert.Equal(t, 200*time.Millisecond, backoffOf().next, "20, 40, 80, 160 ms, then capped at 200 ms")
+	net.Heal("a", "b")
+	_, err = a.Request(ctx, b.ID(), portConnect("port-b"))
+	require.NoError(t, err, "the capped backoff leaves room for an attempt in the window")
+}

@@ -45,12 +45,15 @@ type backoffState struct {
 }
 
 func (n *Node) bumpBackoffLocked(peer string) {
+	// A re-join gets one request timeout; a backoff longer than half of it
+	// could make a re-join end without a single attempt.
+	limit := max(min(maxBackoff, n.cfg.requestTimeout/2), minBackoff)
 	b := n.backoff[peer]
 	if b == nil {
 		b = &backoffState{next: minBackoff}
 		n.backoff[peer] = b
-	} else if b.next < maxBackoff {
-		b.next = min(2*b.next, maxBackoff)
+	} else if b.next < limit {
+		b.next = min(2*b.next, limit)
 	}
 	b.notBefore = time.Now().Add(b.next)
 }
