@@ -612,6 +612,41 @@ func TestLookupAndWait(t *testing.T) {
 	assert.False(t, ok, "a done ctx starts no set-up")
 }
 
+// A DOWN tunnel whose flush gave up (re-join failed) and whose queue is full
+// re-joins on the next Send even though that Send is refused.
+func TestFullDownQueueStillRejoins(t *testing.T) {
+	noLeaks(t)
+	net := transport.NewMemNetwork()
+	nameA, nameB := "a-"+t.Name(), "b-"+t.Name()
+	na := memNode(t, net, nameA, rt2rt.WithRequestTimeout(300*time.Millisecond))
+	nb := memNode(t, net, nameB)
+	logs := newMsgCounter()
+	ma := newManager(t, na, WithQueueLimit(3), WithLogger(slog.New(logs)))
+	mb := newManager(t, nb)
+	ra, rb := &recorder{}, &recorder{}
+	require.NoError(t, ma.RegisterType(testType, ra))
+	require.NoError(t, mb.RegisterType(testType, rb))
+	join(t, na, nb)
+	ctx := ctx5s(t)
+	ta, err := ma.Open(ctx, nb.ID(), testType)
+	require.NoError(t, err)
+
+	net.Partition(nameA, nameB)
+	require.Eventually(t, func() bool { return ta.State() == StateDown }, 5*time.Second, time.Millisecond)
+	for i := range 3 {
+		require.NoError(t, ta.Send(ctx, int64(i)))
+	}
+	// The flush started by the first Send fails once the re-join window
+	// is over; the values stay queued and no flush runs.
+	require.Eventually(t, func() bool { return logs.count("queued tunnel data not sent; kept for later") >= 1 }, 5*time.Second, time.Millisecond)
+
+	net.Heal(nameA, nameB)
+	assert.ErrorIs(t, ta.Send(ctx, int64(3)), ErrQueueFull)
+	require.Eventually(t, func() bool { _, _, n := rb.counts(); return n == 3 }, 5*time.Second, time.Millisecond)
+	assert.Equal(t, []any{int64(0), int64(1), int64(2)}, rb.values())
+	assert.Equal(t, StateWorking, ta.State())
+}
+
 func TestUnencodableQueuedValueIsDropped(t *testing.T) {
 	noLeaks(t)
 	_, m, _, p := rawSetup(t)

@@ -174,7 +174,8 @@ func (t *Tunnel) String() string {
 // ctx is done); otherwise it is queued, up to the manager's queue limit, and
 // sent in order once the tunnel is up. On a DOWN tunnel queuing also starts
 // a re-join: the node re-joins the peer when the first queued value is sent,
-// as Calvin does (§5.5). value is a typed sub-message (e.g. *wire.Token) or a
+// as Calvin does (§5.5); so does a Send refused with ErrQueueFull when no
+// flush is running. value is a typed sub-message (e.g. *wire.Token) or a
 // generic value.
 func (t *Tunnel) Send(ctx context.Context, value any) error {
 	m := t.m
@@ -191,7 +192,14 @@ func (t *Tunnel) Send(ctx context.Context, value any) error {
 	}
 	if len(t.queue) >= m.cfg.queueLimit {
 		id := t.id
+		// The value is refused, but what is queued must still move: a
+		// DOWN tunnel whose last flush gave up would otherwise never
+		// re-join from this side.
+		start := m.startFlushLocked(t)
 		m.mu.Unlock()
+		if start {
+			go m.flush(t)
+		}
 		return &Error{Op: "send", Peer: t.peer, Type: t.typ, TunnelID: id, Err: ErrQueueFull}
 	}
 	t.queue = append(t.queue, value)
