@@ -247,6 +247,9 @@ func (c *Container) handleGetStream(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.WriteHeader(http.StatusOK)
+	// Send the headers now: a stream may stay silent for a long time, and
+	// the caller (often a platform with a header timeout) waits for them.
+	_ = http.NewResponseController(w).Flush()
 	if rd == nil {
 		return
 	}

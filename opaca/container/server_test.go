@@ -603,3 +603,28 @@ func TestListenAndServe(t *testing.T) {
 	assert.Equal(t, "test-image", c.Image().ImageName)
 	assert.NotNil(t, c.Validator())
 }
+
+// A GET stream answers with its headers before its first byte, so a caller
+// waiting for the response does not hang on a stream that is silent for now.
+func TestGetStreamHeadersBeforeFirstByte(t *testing.T) {
+	f := newFixture(t)
+	a1, ok := f.c.Agent("a1")
+	require.True(t, ok)
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { _ = pw.Close() }) // unblock the handler before the server closes
+	require.NoError(t, a1.AddGetStream("Silent", "", func(context.Context, *Invocation) (io.Reader, error) { return pr, nil }, WithoutNotify()))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL+"/stream/Silent/a1", nil)
+	require.NoError(t, err)
+	resp, err := f.srv.Client().Do(req)
+	require.NoError(t, err, "headers arrive while the stream is still silent")
+	defer resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	_, err = io.WriteString(pw, "late")
+	require.NoError(t, err)
+	require.NoError(t, pw.Close())
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, "late", string(body))
+}

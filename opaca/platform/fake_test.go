@@ -35,6 +35,9 @@ type fakeAC struct {
 	invokes    int
 }
 
+// silentRelease lets the fake's SilentStream send its first byte.
+var silentRelease = make(chan struct{})
+
 var fakeImage = opaca.AgentContainerImage{
 	ImageName: "fake-image",
 	Provides:  []string{"fake-provision"},
@@ -67,7 +70,7 @@ func (f *fakeAC) agent() opaca.AgentDescription {
 			{Name: "Fail", Parameters: map[string]opaca.Parameter{}},
 			{Name: "Whoami", Parameters: map[string]opaca.Parameter{}, Result: &str},
 		},
-		Streams: []opaca.Stream{{Name: "GetStream", Mode: opaca.StreamGET}, {Name: "PostStream", Mode: opaca.StreamPOST}},
+		Streams: []opaca.Stream{{Name: "GetStream", Mode: opaca.StreamGET}, {Name: "PostStream", Mode: opaca.StreamPOST}, {Name: "SilentStream", Mode: opaca.StreamGET}},
 	}
 }
 
@@ -143,6 +146,16 @@ func (f *fakeAC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			opaca.WriteJSON(w, who)
 		default:
 			opaca.WriteError(w, 404, "no such action")
+		}
+	case r.Method == http.MethodGet && parts[0] == "stream" && len(parts) >= 2 && parts[1] == "SilentStream" && agentOK(2):
+		// Headers now, the first byte only when the test releases it.
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.WriteHeader(http.StatusOK)
+		_ = http.NewResponseController(w).Flush()
+		select {
+		case <-silentRelease:
+			_, _ = io.WriteString(w, "late")
+		case <-r.Context().Done():
 		}
 	case r.Method == http.MethodGet && parts[0] == "stream" && len(parts) >= 2 && parts[1] == "GetStream" && agentOK(2):
 		w.Header().Set("Content-Type", "application/octet-stream")

@@ -427,6 +427,9 @@ func (p *Platform) handleGetStream(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.WriteHeader(http.StatusOK)
+		// Headers go out before the first byte: the stream may be silent
+		// for a while and the caller waits for them.
+		_ = http.NewResponseController(w).Flush()
 		copyFlush(w, rc)
 		rc.Close()
 		cancel()

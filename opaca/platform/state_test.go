@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -121,6 +122,22 @@ func TestStartHonoursCancellation(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	assert.ErrorIs(t, p.Start(ctx), context.Canceled)
+}
+
+// A GET stream relayed by the platform answers with its headers before the
+// container sends its first byte, so a silent stream is not a hung call.
+func TestGetStreamHeadersBeforeFirstByte(t *testing.T) {
+	tp := startPlatform(t)
+	tp.deploy(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rc, err := tp.c.GetStream(ctx, "SilentStream", "agent1")
+	require.NoError(t, err, "headers arrive while the stream is still silent")
+	close(silentRelease)
+	body, err := io.ReadAll(rc)
+	require.NoError(t, err)
+	require.NoError(t, rc.Close())
+	assert.Equal(t, "late", string(body))
 }
 
 func TestDefaultImages(t *testing.T) {
