@@ -256,6 +256,10 @@ func TestCalvinIPTruncatedFrame(t *testing.T) {
 	require.NoError(t, nc.(*net.TCPConn).CloseWrite())
 	_, err = c.Recv(ctx)
 	require.ErrorIs(t, err, ErrTruncatedFrame)
+	require.ErrorIs(t, err, ErrClosed, "the peer went away")
+	_, err = c.Recv(ctx)
+	require.ErrorIs(t, err, ErrClosed)
+	require.ErrorIs(t, err, ErrTruncatedFrame, "the cause stays reachable")
 }
 
 func TestCalvinIPPeerCloseGivesErrClosed(t *testing.T) {

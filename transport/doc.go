@@ -22,7 +22,9 @@
 //
 // A peer that breaks framing (a length prefix over the limit, a stream
 // ending inside a frame) is logged and disconnected, rather than left wedged
-// as Calvin does; Recv reports ErrFrameTooLarge or ErrTruncatedFrame. A Send
+// as Calvin does; Recv reports ErrFrameTooLarge, or for a stream ending
+// inside a frame (which a peer's Close while it writes also causes) an error
+// wrapping both ErrTruncatedFrame and ErrClosed. A Send
 // of a frame over the limit fails locally with ErrFrameTooLarge and leaves
 // the connection up.
 //

@@ -283,7 +283,17 @@ func (c *streamConn) disarmLocked() {
 
 // recvFailed closes the connection after a read error and returns what Recv reports.
 func (c *streamConn) recvFailed(err error) error {
-	if errors.Is(err, ErrFrameTooLarge) || errors.Is(err, ErrTruncatedFrame) {
+	if errors.Is(err, ErrTruncatedFrame) {
+		// The stream ended inside a frame: the peer went away while
+		// writing it (its Close cuts the frame being written, as does a
+		// crash). The connection is closed, and the frame is truncated:
+		// the error wraps both ErrClosed and ErrTruncatedFrame.
+		err = fmt.Errorf("transport: recv from %s: %w", c.remote, err)
+		c.log.Info("transport: peer closed the connection inside a frame", "remote", c.remote, "err", err)
+		c.closeWith(err)
+		return c.closedErr()
+	}
+	if errors.Is(err, ErrFrameTooLarge) {
 		err = fmt.Errorf("transport: recv from %s: %w", c.remote, err)
 		c.log.Error("transport: peer broke framing, closing connection", "remote", c.remote, "err", err)
 		c.closeWith(err)

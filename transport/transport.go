@@ -29,8 +29,10 @@ type Conn interface {
 	// locally with ErrFrameTooLarge and the connection stays up.
 	Send(ctx context.Context, frame []byte) error
 	// Recv returns the next frame. It returns ErrClosed (wrapped) after Close
-	// or when the peer went away, ErrFrameTooLarge or ErrTruncatedFrame when
-	// the peer broke framing (the connection is then closed).
+	// or when the peer went away, ErrFrameTooLarge when the peer broke
+	// framing (the connection is then closed). A stream that ends inside a
+	// frame (the peer went away mid-frame) gives an error wrapping both
+	// ErrClosed and ErrTruncatedFrame.
 	Recv(ctx context.Context) ([]byte, error)
 	// LocalURI and RemoteURI name the two ends, for logs and link tables.
 	LocalURI() string
