@@ -1,11 +1,14 @@
 package actor_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -27,58 +30,81 @@ var (
 	chaosSeed     = flag.Uint64("chaos.seed", 1, "seed of TestChaos's decisions (faults, migrations)")
 	chaosDuration = flag.Duration("chaos.duration", 3*time.Second, "how long TestChaos injects faults and migrates")
 	chaosDrops    = flag.Bool("chaos.drops", true, "TestChaos also drops frames on links for a while")
+	chaosLogs     = flag.String("chaos.logs", "", "file where a failed TestChaos writes the node logs")
 )
 
-// oracle is a Locator that asks every runtime of the test mesh directly: a
-// registry that is always right. Migration relies on a Locator to decide
-// whether an actor arrived when ACTOR_NEW gets no answer (spec §9.6).
-type oracle struct {
-	mu    sync.Mutex
-	nodes []*meshNode
+// memRecords is an in-memory registry of actor and port locations: a
+// Recorder and Locator that always answers, as the registry would if it
+// were never partitioned. Like Calvin's registry it holds what was last
+// published, so during a migration it names the destination as soon as the
+// destination published the arrival (spec §9.6 relies on that).
+type memRecords struct {
+	mu     sync.Mutex
+	actors map[string]string // actor id → node id
+	ports  map[string]string // port id → node id
 }
 
-func (o *oracle) all() []*meshNode {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return append([]*meshNode(nil), o.nodes...)
+func newMemRecords() *memRecords {
+	return &memRecords{actors: map[string]string{}, ports: map[string]string{}}
 }
 
-func (o *oracle) ActorNode(_ context.Context, id string) (string, error) {
-	for _, n := range o.all() {
-		if _, ok := n.rt.Actor(id); ok {
-			return n.node.ID(), nil
-		}
+func (m *memRecords) Publish(_ context.Context, nodeID string, info actor.Info) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.actors[info.ID] = nodeID
+	for _, p := range append(append([]actor.PortInfo{}, info.Inports...), info.Outports...) {
+		m.ports[p.ID] = nodeID
+	}
+	return nil
+}
+
+func (m *memRecords) Unpublish(_ context.Context, info actor.Info) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.actors, info.ID)
+	for _, p := range append(append([]actor.PortInfo{}, info.Inports...), info.Outports...) {
+		delete(m.ports, p.ID)
+	}
+	return nil
+}
+
+func (m *memRecords) ActorNode(_ context.Context, id string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n, ok := m.actors[id]; ok {
+		return n, nil
 	}
 	return "", fmt.Errorf("%w: %q", actor.ErrUnknownActor, id)
 }
 
-func (o *oracle) PortNode(_ context.Context, id string) (string, error) {
-	for _, n := range o.all() {
-		if n.rt.HasPort(id) {
-			return n.node.ID(), nil
-		}
+func (m *memRecords) PortNode(_ context.Context, id string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n, ok := m.ports[id]; ok {
+		return n, nil
 	}
 	return "", fmt.Errorf("%w: %q", actor.ErrUnknownPort, id)
 }
 
 // chaosNode builds one node named name on mn with its own transport
 // registry (so that links are named after the nodes) and the oracle.
-func chaosNode(t *testing.T, mn *transport.MemNetwork, reg *actor.Registry, name string, loc actor.Locator) *meshNode {
+func chaosNode(t *testing.T, mn *transport.MemNetwork, reg *actor.Registry, name string, recs *memRecords, log *slog.Logger) *meshNode {
 	t.Helper()
+	log = log.With("node", name)
 	tr, err := transport.NewRegistry(transport.WithMemNetwork(mn))
 	require.NoError(t, err)
 	resolve := rt2rt.ResolverFunc(func(_ context.Context, id string) ([]string, error) { return []string{"mem://" + id}, nil })
-	n, err := rt2rt.NewNode(rt2rt.WithLogger(quiet()), rt2rt.WithID(name), rt2rt.WithTransport(tr),
+	n, err := rt2rt.NewNode(rt2rt.WithLogger(log), rt2rt.WithID(name), rt2rt.WithTransport(tr),
 		rt2rt.WithListen("mem://"+name), rt2rt.WithResolver(resolve), rt2rt.WithRequestTimeout(2*time.Second))
 	require.NoError(t, err)
-	m, err := tunnel.NewManager(n, tunnel.WithLogger(quiet()))
+	m, err := tunnel.NewManager(n, tunnel.WithLogger(log))
 	require.NoError(t, err)
-	rt, err := actor.NewRuntime(actor.WithRegistry(reg), actor.WithNodeID(n.ID()))
+	rt, err := actor.NewRuntime(actor.WithRegistry(reg), actor.WithNodeID(n.ID()), actor.WithLogger(log))
 	require.NoError(t, err)
-	f, err := token.NewFlow(token.WithLogger(quiet()), token.WithPortLookup(rt.HasPort))
+	f, err := token.NewFlow(token.WithLogger(log), token.WithPortLookup(rt.HasPort))
 	require.NoError(t, err)
 	require.NoError(t, f.Register(m))
-	nw, err := actor.NewNetwork(rt, n, m, f, actor.WithNetworkLogger(quiet()), actor.WithLocator(loc),
+	nw, err := actor.NewNetwork(rt, n, m, f, actor.WithNetworkLogger(log), actor.WithLocator(recs), actor.WithRecorder(recs),
 		actor.WithOperationTimeout(10*time.Second))
 	require.NoError(t, err)
 	mn2 := &meshNode{node: n, mgr: m, flow: f, rt: rt, net: nw}
@@ -118,15 +144,28 @@ func TestChaos(t *testing.T) {
 	before := runtime.NumGoroutine()
 	mn := transport.NewMemNetwork()
 	reg := netRegistry(t)
-	loc := &oracle{}
+	recs := newMemRecords()
+	// The fan-out source declares its three peers, so it starts only once
+	// every sink is connected and each sink sees the stream from 1.
+	ct, ok := reg.Lookup(std.CountTimerType)
+	require.True(t, ok)
+	fan := *ct
+	fan.Name = "chaos.FanoutCountTimer"
+	fan.PortProperties = map[string]map[string]any{"integer": {"nbr_peers": int64(3)}}
+	require.NoError(t, reg.Register(fan))
 	names := []string{"c0", "c1", "c2", "c3"}
+	var logBuf lockedBuffer
+	logger := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	t.Cleanup(func() {
+		if t.Failed() && *chaosLogs != "" {
+			_ = os.WriteFile(*chaosLogs, logBuf.bytes(), 0o644)
+			t.Logf("node logs in %s", *chaosLogs)
+		}
+	})
 	var nodes []*meshNode
 	for _, name := range names {
-		nodes = append(nodes, chaosNode(t, mn, reg, name, loc))
+		nodes = append(nodes, chaosNode(t, mn, reg, name, recs, logger))
 	}
-	loc.mu.Lock()
-	loc.nodes = nodes
-	loc.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), dur+5*time.Minute)
 	defer cancel()
 	for i := range nodes {
@@ -140,7 +179,7 @@ func TestChaos(t *testing.T) {
 	var flows []*chaosFlow
 	for f, layout := range [][]int{{0, 1, 2, 3}, {1, 2, 3, 0}} {
 		host := nodes[layout[0]]
-		src, err := host.rt.CreateActor(ctx, std.CountTimerType, map[string]any{"sleep": 0.002, "name": fmt.Sprintf("chaos:src%d", f)})
+		src, err := host.rt.CreateActor(ctx, fan.Name, map[string]any{"sleep": 0.002, "name": fmt.Sprintf("chaos:src%d", f)})
 		require.NoError(t, err)
 		out, err := host.rt.PortID(src, actor.Out, "integer")
 		require.NoError(t, err)
@@ -152,10 +191,13 @@ func TestChaos(t *testing.T) {
 			in, err := nodes[s].rt.PortID(snk, actor.In, "token")
 			require.NoError(t, err)
 			require.NoError(t, nodes[s].net.ConnectRemote(ctx, in, host.node.ID(), out))
+			require.NoError(t, nodes[s].net.Publish(ctx, snk))
 			fl.sinks = append(fl.sinks, snk)
 			fl.ins = append(fl.ins, in)
 		}
+		require.NoError(t, host.net.Publish(ctx, src))
 		flows = append(flows, fl)
+		t.Logf("flow %d: source %s (outport %s) on %s → sinks %v (inports %v)", f, src, out, host.node.ID(), fl.sinks, fl.ins)
 	}
 	var actors []string
 	for _, fl := range flows {
@@ -174,6 +216,22 @@ func TestChaos(t *testing.T) {
 		return nil
 	}
 	var st chaosStats
+	var evMu sync.Mutex
+	var events []string
+	logEvent := func(format string, args ...any) {
+		evMu.Lock()
+		events = append(events, fmt.Sprintf("%v ", time.Since(start).Round(time.Millisecond))+fmt.Sprintf(format, args...))
+		evMu.Unlock()
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			evMu.Lock()
+			defer evMu.Unlock()
+			for _, e := range events {
+				t.Log(e)
+			}
+		}
+	})
 	var mu sync.Mutex // guards firstErr
 	var firstErr error
 	fail := func(err error) {
@@ -195,6 +253,7 @@ func TestChaos(t *testing.T) {
 					continue // it left meanwhile
 				}
 				if err := checkSequence(v.([]any)); err != nil {
+					logEvent("check: sink %s on %s: %v", snk[:8], h.node.ID(), err)
 					fail(fmt.Errorf("sink %s on %s: %w", snk, h.node.ID(), err))
 				}
 			}
@@ -234,9 +293,11 @@ func TestChaos(t *testing.T) {
 			switch k := r.IntN(4); {
 			case k == 0:
 				mn.CutLink(a, b)
+				logEvent("cut %s-%s", a, b)
 				st.cuts.Add(1)
 			case k == 1:
 				mn.Partition(a, b)
+				logEvent("partition %s-%s for %v", a, b, lasting)
 				undos = append(undos, undo{now.Add(lasting), func() { mn.Heal(a, b) }})
 				st.partitions.Add(1)
 			case k == 2:
@@ -245,12 +306,14 @@ func TestChaos(t *testing.T) {
 				}
 				undos = append(undos, undo{now.Add(lasting), func() { _ = mn.SetLinkFaults(a, b, transport.Faults{}) }})
 				st.delays.Add(1)
+				logEvent("delay %s-%s for %v", a, b, lasting)
 			case k == 3 && *chaosDrops:
 				if err := mn.SetLinkFaults(a, b, transport.Faults{DropRate: 0.02 + 0.08*r.Float64(), Seed: r.Int64()}); err != nil {
 					fail(err)
 				}
 				undos = append(undos, undo{now.Add(lasting), func() { _ = mn.SetLinkFaults(a, b, transport.Faults{}) }})
 				st.drops.Add(1)
+				logEvent("drops %s-%s for %v", a, b, lasting)
 			}
 			pause(chaosCtx, time.Duration(20+r.IntN(60))*time.Millisecond)
 		}
@@ -268,6 +331,7 @@ func TestChaos(t *testing.T) {
 				mctx, mcancel := context.WithTimeout(ctx, 30*time.Second)
 				err := from.net.Migrate(mctx, id, to.node.ID())
 				mcancel()
+				logEvent("migrate %s %s→%s: %v", id[:8], from.node.ID(), to.node.ID(), err)
 				var me *actor.MigrationError
 				switch {
 				case err == nil:
@@ -369,6 +433,24 @@ func TestChaos(t *testing.T) {
 		st.migOK.Load(), st.migRestored.Load(), st.migMoved.Load(), st.migOther.Load(), st.checks.Load())
 }
 
+// lockedBuffer collects log lines from many goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
+}
+
 // pause waits d or until ctx ends (pacing of the chaos loops, not
 // synchronisation).
 func pause(ctx context.Context, d time.Duration) {
@@ -378,4 +460,51 @@ func pause(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
+}
+
+// TestMigrationLostDisconnectReply: the peer of a migrating source handles
+// PORT_DISCONNECT but its reply is lost. The migration fails and the source
+// stays; the peer's side is gone, so the source must connect the pair
+// afresh (retrying until the link works again) instead of keeping a sender
+// nobody receives from, which would stall the flow for good.
+func TestMigrationLostDisconnectReply(t *testing.T) {
+	mn := transport.NewMemNetwork()
+	reg := netRegistry(t)
+	recs := newMemRecords()
+	var nodes []*meshNode
+	for _, name := range []string{"ld-a", "ld-b", "ld-c"} {
+		nodes = append(nodes, chaosNode(t, mn, reg, name, recs, quiet()))
+	}
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, n := range []*meshNode{b, c} {
+		_, err := n.node.Join(ctx, "mem://ld-a")
+		require.NoError(t, err)
+	}
+	src, err := a.rt.CreateActor(ctx, std.CountTimerType, map[string]any{"sleep": 0.002})
+	require.NoError(t, err)
+	snk, err := b.rt.CreateActor(ctx, std.SinkType, map[string]any{"store_tokens": true, "quiet": true})
+	require.NoError(t, err)
+	op, _ := a.rt.PortID(src, actor.Out, "integer")
+	ip, _ := b.rt.PortID(snk, actor.In, "token")
+	require.NoError(t, b.net.ConnectRemote(ctx, ip, a.node.ID(), op))
+	require.Eventually(t, func() bool { return len(sinkTokens(t, b.rt, snk)) > 5 }, 10*time.Second, time.Millisecond)
+
+	// Everything b sends to a is lost: the PORT_DISCONNECT reply too.
+	require.NoError(t, mn.SetDirectedFaults("ld-b", "ld-a", transport.Faults{DropRate: 1}))
+	err = a.net.Migrate(ctx, src, c.node.ID())
+	var me *actor.MigrationError
+	require.ErrorAs(t, err, &me)
+	assert.True(t, me.Restored, "%v", err)
+	info, ok := a.rt.Actor(src)
+	require.True(t, ok, "the source stays")
+	sinkInfo, _ := b.rt.Actor(snk)
+	t.Logf("after the failed migration: source peers %v, sink peers %v", info.Outports[0].Peers, sinkInfo.Inports[0].Peers)
+	mn.ClearFaults()
+
+	k := len(sinkTokens(t, b.rt, snk))
+	require.Eventually(t, func() bool { return len(sinkTokens(t, b.rt, snk)) > k+20 }, 20*time.Second, time.Millisecond,
+		"tokens flow again once the link works")
+	require.NoError(t, checkSequence(sinkTokens(t, b.rt, snk)))
 }

@@ -138,6 +138,14 @@ func (n *Network) Migrate(ctx context.Context, actorID, toNode string) (err erro
 			derr = n.DisconnectRemote(ctx, c.port, c.peerNode, c.peer, Temporary)
 		}
 		if derr != nil {
+			if c.peerNode != "" && !errors.Is(derr, ErrBadConnection) {
+				// No answer (link down, timeout): the peer may have
+				// disconnected its side all the same. Take ours down too
+				// so that the restore connects the pair afresh;
+				// PORT_CONNECT is harmless if the peer kept its side.
+				_ = n.rt.Disconnect(context.WithoutCancel(ctx), c.port, c.peer, Temporary)
+				done = append(done, c)
+			}
 			n.restore(ctx, actorID, done)
 			return &MigrationError{ActorID: actorID, ToNode: toNode, Restored: true,
 				Err: fmt.Errorf("%w: %w", ErrMigrationFailed, derr)}
@@ -205,8 +213,15 @@ func (n *Network) arrived(ctx context.Context, actorID, toNode string, status in
 	return true
 }
 
-// restore reconnects the connections already taken down and lets the actor run.
+// restore reconnects the connections already taken down and lets the actor
+// run. Connections that cannot be made now are retried in the background.
 func (n *Network) restore(ctx context.Context, actorID string, done []connRec) {
+	var failed []connRec
+	defer func() {
+		if len(failed) > 0 {
+			n.retryReconnect(actorID, failed)
+		}
+	}()
 	for _, c := range done {
 		var err error
 		switch {
@@ -219,6 +234,7 @@ func (n *Network) restore(ctx context.Context, actorID string, done []connRec) {
 		}
 		if err != nil {
 			n.cfg.log.Warn("reconnect after failed migration", "actor", actorID, "port", c.port, "peer", c.peer, "err", err)
+			failed = append(failed, c)
 		}
 	}
 	n.rt.abortMigration(actorID)
