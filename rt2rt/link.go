@@ -376,20 +376,25 @@ func (n *Node) linkLost(l *link, err error) {
 			n.bumpBackoffLocked(l.peer)
 		}
 	}
-	closing := n.closed
+	if current {
+		if n.closed {
+			err = nil
+		}
+		// Pushed under the lock, like install's Up: a re-join installing
+		// the next link right after the lock is released must not get
+		// its Up queued before this Down (subscribers would see the peer
+		// down while it is linked).
+		n.events.push(PeerEvent{Peer: l.peer, URI: l.uri, Err: err})
+	}
 	n.mu.Unlock()
 	if !current {
 		return
-	}
-	if closing {
-		err = nil
 	}
 	if err != nil {
 		n.log.Info("link down", "peer", l.peer, "err", err)
 	} else {
 		n.log.Debug("link closed", "peer", l.peer)
 	}
-	n.events.push(PeerEvent{Peer: l.peer, URI: l.uri, Err: err})
 }
 
 // rememberLocked keeps a URI a peer was reached at, most recent first.

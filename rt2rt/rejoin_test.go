@@ -3,6 +3,7 @@ package rt2rt
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,4 +178,52 @@ func TestRejoinBackoffPolicy(t *testing.T) {
 	net.Heal("a", "b")
 	_, err = a.Request(ctx, b.ID(), portConnect("port-b"))
 	require.NoError(t, err, "the capped backoff leaves room for an attempt in the window")
+}
+
+// Subscribers see a peer's events in the order its link came and went: a
+// re-join racing the previous link's loss never leaves the peer reported
+// down while it is linked (the loss's Down was queued after the new link's
+// Up, and a tunnel stayed DOWN for good).
+func TestLinkEventsOrderedAcrossFastRejoins(t *testing.T) {
+	noLeaks(t)
+	net := transport.NewMemNetwork()
+	a := memNode(t, net, "a")
+	b := memNode(t, net, "b")
+	b.Handle(wire.CmdPortConnect, echoPortConnect)
+	var mu sync.Mutex
+	up := false
+	unsub := b.Subscribe(func(ev PeerEvent) {
+		if ev.Peer != a.ID() {
+			return
+		}
+		mu.Lock()
+		up = ev.Up
+		mu.Unlock()
+	})
+	defer unsub()
+	seesUp := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return up
+	}
+	ctx := context.Background()
+	_, err := a.Join(ctx, b.URIs()[0])
+	require.NoError(t, err)
+	for i := range 300 {
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			require.True(t, time.Now().Before(deadline), "no link to b within 5 s (round %d)", i)
+			_, err := a.Request(ctx, b.ID(), portConnect("port-b"))
+			if err == nil {
+				break
+			}
+			// b (if the higher id) may still hold the cut link and then
+			// closes the re-join's connection (§2.8); a retries.
+			require.ErrorIs(t, err, ErrLinkDown, "round %d", i)
+		}
+		require.Eventually(t, func() bool { return len(b.Peers()) == 1 }, 5*time.Second, time.Millisecond)
+		require.Eventually(t, seesUp, 5*time.Second, time.Millisecond, "b linked to a but reports it down (round %d)", i)
+		net.CutAll()
+		// Only a's side is awaited: b notices the loss while a re-joins.
+		require.Eventually(t, func() bool { return len(a.Peers()) == 0 }, 5*time.Second, time.Millisecond)
+	}
 }
