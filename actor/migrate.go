@@ -405,7 +405,15 @@ func (n *Network) reconnect(ctx context.Context, c connRec) error {
 			return fmt.Errorf("%w: no node for peer port %q", ErrUnknownPort, c.peer)
 		}
 	}
-	return n.ConnectRemote(ctx, c.port, node, c.peer)
+	err := n.ConnectRemote(ctx, c.port, node, c.peer)
+	if err != nil && errors.Is(err, ErrBadConnection) && n.cfg.locator != nil {
+		// The peer port is not (or no longer) there: it may have migrated
+		// meanwhile, e.g. while this connection waited for a retry.
+		if found, lerr := n.cfg.locator.PortNode(ctx, c.peer); lerr == nil && found != node {
+			return n.ConnectRemote(ctx, c.port, found, c.peer)
+		}
+	}
+	return err
 }
 
 // Retry limits for connections of an arrived actor that failed to reconnect.
