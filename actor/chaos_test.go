@@ -547,3 +547,51 @@ func TestMigrationLostDisconnectReply(t *testing.T) {
 		"tokens flow again once the link works")
 	require.NoError(t, checkSequence(sinkTokens(t, b.rt, snk)))
 }
+
+// TestRetriedReconnectFollowsMovedPeer: a source arrives on a node that
+// cannot reach its sink yet, so its connection waits for a retry; meanwhile
+// the (now unconnected) sink migrates elsewhere. The retry must look the
+// sink's port up again instead of asking the old node until it gives up.
+func TestRetriedReconnectFollowsMovedPeer(t *testing.T) {
+	mn := transport.NewMemNetwork()
+	reg := netRegistry(t)
+	recs := newMemRecords()
+	var nodes []*meshNode
+	for _, name := range []string{"rf-a", "rf-b", "rf-c", "rf-d"} {
+		nodes = append(nodes, chaosNode(t, mn, reg, name, recs, quiet()))
+	}
+	a, b, c, d := nodes[0], nodes[1], nodes[2], nodes[3]
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for i := range nodes {
+		for j := range i {
+			_, err := nodes[i].node.Join(ctx, "mem://"+nodes[j].node.ID())
+			require.NoError(t, err)
+		}
+	}
+	src, err := a.rt.CreateActor(ctx, std.CountTimerType, map[string]any{"sleep": 0.002})
+	require.NoError(t, err)
+	snk, err := b.rt.CreateActor(ctx, std.SinkType, map[string]any{"store_tokens": true, "quiet": true})
+	require.NoError(t, err)
+	op, _ := a.rt.PortID(src, actor.Out, "integer")
+	ip, _ := b.rt.PortID(snk, actor.In, "token")
+	require.NoError(t, b.net.ConnectRemote(ctx, ip, a.node.ID(), op))
+	require.NoError(t, a.net.Publish(ctx, src))
+	require.NoError(t, b.net.Publish(ctx, snk))
+	require.Eventually(t, func() bool { return len(sinkTokens(t, b.rt, snk)) > 5 }, 10*time.Second, time.Millisecond)
+
+	mn.Partition("rf-c", "rf-b")
+	err = a.net.Migrate(ctx, src, c.node.ID())
+	var me *actor.MigrationError
+	require.ErrorAs(t, err, &me, "the source cannot reconnect from c")
+	require.True(t, me.Moved, "%v", err)
+	_, onC := c.rt.Actor(src)
+	require.True(t, onC)
+	require.NoError(t, b.net.Migrate(ctx, snk, d.node.ID()), "the unconnected sink moves on")
+	mn.Heal("rf-c", "rf-b")
+
+	k := len(sinkTokens(t, d.rt, snk))
+	require.Eventually(t, func() bool { return len(sinkTokens(t, d.rt, snk)) > k+20 }, 20*time.Second, time.Millisecond,
+		"the source's retry finds the sink on d")
+	require.NoError(t, checkSequence(sinkTokens(t, d.rt, snk)))
+}
