@@ -138,8 +138,8 @@ func TestNodesMemCutsAndDrops(t *testing.T) {
 
 // cutWhileProgressing calls cut at most every period, and only once the
 // stream has moved every tokens since the previous cut: the node backs off
-// re-joins to a peer whose links keep dying (20 ms doubling to 2 s), and a
-// blind cutter would mostly measure that backoff.
+// re-joins to a peer whose links die before carrying anything (20 ms
+// doubling to 2 s), and a blind cutter could mostly measure that backoff.
 func cutWhileProgressing(stop <-chan struct{}, period time.Duration, every uint64, s *Sender, cut func()) {
 	tick := time.NewTicker(period)
 	defer tick.Stop()
