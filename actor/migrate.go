@@ -118,10 +118,13 @@ func (n *Network) Migrate(ctx context.Context, actorID, toNode string) (err erro
 	}
 	n.mu.Lock()
 	_, arriving := n.arriving[actorID]
+	retrying := n.retrying[actorID] > 0
 	n.mu.Unlock()
-	if arriving {
+	if arriving || retrying {
+		// A connection still waiting for a retry is in no port, so it
+		// would not travel in prev_connections and be lost for good.
 		return &MigrationError{ActorID: actorID, ToNode: toNode, Status: wire.StatusServiceUnavailable,
-			Err: fmt.Errorf("%w: still reconnecting after arrival", ErrMigrating)}
+			Err: fmt.Errorf("%w: still reconnecting", ErrMigrating)}
 	}
 	name, conns, err := n.rt.beginMigration(actorID)
 	if err != nil {
@@ -425,6 +428,7 @@ const (
 
 // retryReconnect keeps trying the given connections in the background with
 // exponential backoff while the actor lives here and the binding is open.
+// The actor cannot migrate meanwhile (Migrate answers 503).
 func (n *Network) retryReconnect(id string, conns []connRec) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -432,8 +436,16 @@ func (n *Network) retryReconnect(id string, conns []connRec) {
 		return
 	}
 	n.wg.Add(1)
+	n.retrying[id]++
 	go func() {
 		defer n.wg.Done()
+		defer func() {
+			n.mu.Lock()
+			if n.retrying[id]--; n.retrying[id] <= 0 {
+				delete(n.retrying, id)
+			}
+			n.mu.Unlock()
+		}()
 		wait := retryFirst
 		t := time.NewTimer(wait)
 		defer t.Stop()

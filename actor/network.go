@@ -119,6 +119,7 @@ type Network struct {
 
 	mu       sync.Mutex
 	arriving map[string]*arrival // actor id → its ACTOR_NEW in progress
+	retrying map[string]int      // actor id → background reconnections running
 	closed   bool
 }
 
@@ -139,7 +140,7 @@ func NewNetwork(rt *Runtime, node Node, tunnels *tunnel.Manager, flow *token.Flo
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Network{rt: rt, node: node, tunnels: tunnels, flow: flow, cfg: cfg, ctx: ctx, cancel: cancel,
-		arriving: map[string]*arrival{}}
+		arriving: map[string]*arrival{}, retrying: map[string]int{}}
 	node.Handle(wire.CmdPortConnect, n.onPortConnect)
 	node.Handle(wire.CmdPortDisconnect, n.onPortDisconnect)
 	node.Handle(wire.CmdPortRemoteConnect, n.onPortRemoteConnect)
