@@ -27,7 +27,7 @@ import (
 )
 
 var (
-	chaosSeed     = flag.Uint64("chaos.seed", 1, "seed of TestChaos's decisions (faults, migrations)")
+	chaosSeed     = flag.Uint64("chaos.seed", 27, "seed of TestChaos's decisions (faults, migrations)")
 	chaosDuration = flag.Duration("chaos.duration", 3*time.Second, "how long TestChaos injects faults and migrates")
 	chaosDrops    = flag.Bool("chaos.drops", true, "TestChaos also drops frames on links for a while")
 	chaosLogs     = flag.String("chaos.logs", "", "file where a failed TestChaos writes the node logs")
