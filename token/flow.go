@@ -317,7 +317,7 @@ func (f *Flow) onToken(l Link, m *wire.Token) {
 	}
 	p := f.peers[l.Peer()]
 	f.mu.RUnlock()
-	if r == nil || r.peer.id != l.Peer() || r.closed.Load() {
+	absent := func() {
 		if known {
 			// Port present, connection absent: Calvin stays silent (§7.4).
 			f.cfg.obs.TokenReceived(ev, "")
@@ -325,9 +325,20 @@ func (f *Flow) onToken(l Link, m *wire.Token) {
 		}
 		f.cfg.obs.TokenReceived(ev, ReplyABORT)
 		f.reply(l, p, m, m.SequenceNbr, ReplyABORT)
+	}
+	if r == nil || r.peer.id != l.Peer() || r.closed.Load() {
+		absent()
 		return
 	}
 	r.mu.Lock()
+	// Checked again under r.mu, which Close takes: once Close has returned
+	// (and the queue may have been exported with a migrating actor), no
+	// token is stored and ACKed here any more.
+	if r.closed.Load() {
+		r.mu.Unlock()
+		absent()
+		return
+	}
 	reply, seq, stored := r.core.onToken(m.SequenceNbr, FromPayload(m.Token))
 	r.mu.Unlock()
 	f.cfg.obs.TokenReceived(ev, reply)
@@ -563,7 +574,13 @@ func (r *Receiver) Notify() {
 // Close detaches the receiver; later TOKENs for the pair get no reply (or
 // ABORT once the port has no receiver at all). Safe to call twice.
 func (r *Receiver) Close() error {
-	if r.closed.Swap(true) {
+	// Set under r.mu so that a TOKEN being stored right now finishes first:
+	// after Close no token is written to the queue or acknowledged (onToken
+	// re-checks closed under r.mu).
+	r.mu.Lock()
+	already := r.closed.Swap(true)
+	r.mu.Unlock()
+	if already {
 		return nil
 	}
 	f := r.f
