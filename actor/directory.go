@@ -79,9 +79,12 @@ func (d *Directory) Publish(ctx context.Context, nodeID string, info Info) error
 
 // Unpublish deletes actor-<id> and the port records.
 func (d *Directory) Unpublish(ctx context.Context, info Info) error {
-	errs := []error{d.c.Delete(ctx, storage.PrefixActor+info.ID)}
+	// Ports first, the actor record last: whoever sees the actor gone
+	// finds no stale port record of it either.
+	var errs []error
 	for _, p := range append(append([]PortInfo{}, info.Inports...), info.Outports...) {
 		errs = append(errs, d.c.Delete(ctx, storage.PrefixPort+p.ID))
 	}
+	errs = append(errs, d.c.Delete(ctx, storage.PrefixActor+info.ID))
 	return errors.Join(errs...)
 }
