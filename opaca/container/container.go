@@ -94,9 +94,7 @@ func New(image opaca.AgentContainerImage, opts ...Option) (*Container, error) {
 		invokeTimeout:  DefaultInvokeTimeout,
 		autoNotify:     true,
 		maxBody:        DefaultMaxBodySize,
-		readHeaderTO:   DefaultReadHeaderTimeout,
-		bodyReadTO:     DefaultBodyReadTimeout,
-		idleTO:         DefaultIdleTimeout,
+		timeouts:       opaca.DefaultServerTimeouts(),
 		subscribeRetry: time.Second,
 	}
 	for _, o := range opts {
@@ -589,7 +587,7 @@ func (c *Container) DefaultAddr() string { return ":" + strconv.Itoa(c.apiPort) 
 // Serve serves the API on l until Shutdown; it returns nil after a clean
 // shutdown.
 func (c *Container) Serve(l net.Listener) error {
-	srv := &http.Server{Handler: c, ReadHeaderTimeout: c.cfg.readHeaderTO, IdleTimeout: c.cfg.idleTO}
+	srv := &http.Server{Handler: c, ReadHeaderTimeout: c.cfg.timeouts.ReadHeader, IdleTimeout: c.cfg.timeouts.Idle}
 	c.srvMu.Lock()
 	if c.closed {
 		c.srvMu.Unlock()

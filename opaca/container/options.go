@@ -32,9 +32,7 @@ type config struct {
 	subscribe      bool
 	autoNotify     bool
 	maxBody        int64
-	readHeaderTO   time.Duration
-	bodyReadTO     time.Duration
-	idleTO         time.Duration
+	timeouts       opaca.ServerTimeouts
 	validatorOpts  []opaca.ValidatorOption
 	observer       Observer
 	subscribeRetry time.Duration
@@ -162,9 +160,9 @@ func WithMaxBodySize(n int64) Option {
 
 // Server timeouts against slow or idle clients (see WithServerTimeouts).
 const (
-	DefaultReadHeaderTimeout = 10 * time.Second
-	DefaultBodyReadTimeout   = 30 * time.Second
-	DefaultIdleTimeout       = 120 * time.Second
+	DefaultReadHeaderTimeout = opaca.DefaultReadHeaderTimeout
+	DefaultBodyReadTimeout   = opaca.DefaultBodyReadTimeout
+	DefaultIdleTimeout       = opaca.DefaultIdleTimeout
 )
 
 // WithServerTimeouts bounds how long a client may take to send its request
@@ -177,18 +175,11 @@ const (
 // POST stream uploads, whose bodies are not bounded.
 func WithServerTimeouts(readHeader, readBody, idle time.Duration) Option {
 	return func(c *config) error {
-		if readHeader < 0 || readBody < 0 || idle < 0 {
-			return fmt.Errorf("container: server timeouts must not be negative")
+		t, err := c.timeouts.With(readHeader, readBody, idle)
+		if err != nil {
+			return fmt.Errorf("container: %w", err)
 		}
-		if readHeader > 0 {
-			c.readHeaderTO = readHeader
-		}
-		if readBody > 0 {
-			c.bodyReadTO = readBody
-		}
-		if idle > 0 {
-			c.idleTO = idle
-		}
+		c.timeouts = t
 		return nil
 	}
 }

@@ -88,7 +88,7 @@ func (c *Container) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte
 	var rc *http.ResponseController
 	if r.ContentLength != 0 {
 		rc = http.NewResponseController(w)
-		if rc.SetReadDeadline(time.Now().Add(c.cfg.bodyReadTO)) != nil {
+		if rc.SetReadDeadline(time.Now().Add(c.cfg.timeouts.BodyRead)) != nil {
 			rc = nil // not our own server: its limits apply
 		}
 	}

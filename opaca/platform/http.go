@@ -438,7 +438,7 @@ func (p *Platform) readBody(w http.ResponseWriter, r *http.Request) ([]byte, err
 		return []byte{}, nil
 	}
 	rc := http.NewResponseController(w)
-	if rc.SetReadDeadline(time.Now().Add(p.cfg.bodyReadTO)) != nil {
+	if rc.SetReadDeadline(time.Now().Add(p.cfg.timeouts.BodyRead)) != nil {
 		return p.readBodyBounded(w, r) // not our own server: its limits apply
 	}
 	b, err := p.readBodyBounded(w, r)

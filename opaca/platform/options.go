@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/meshkit/meshkit/opaca"
 )
 
 // Session policies of spec §14.1.
@@ -65,9 +67,7 @@ type config struct {
 	containerEnv     string
 	platformEnv      string
 	maxBody          int64
-	readHeaderTO     time.Duration
-	bodyReadTO       time.Duration
-	idleTO           time.Duration
+	timeouts         opaca.ServerTimeouts
 	bcryptCost       int
 	processOutput    io.Writer
 	pingInterval     time.Duration
@@ -298,9 +298,9 @@ func WithMaxBodySize(n int64) Option {
 
 // Server timeouts against slow or idle clients (see WithServerTimeouts).
 const (
-	DefaultReadHeaderTimeout = 10 * time.Second
-	DefaultBodyReadTimeout   = 30 * time.Second
-	DefaultIdleTimeout       = 120 * time.Second
+	DefaultReadHeaderTimeout = opaca.DefaultReadHeaderTimeout
+	DefaultBodyReadTimeout   = opaca.DefaultBodyReadTimeout
+	DefaultIdleTimeout       = opaca.DefaultIdleTimeout
 )
 
 // WithServerTimeouts bounds how long a client may take to send its request
@@ -317,18 +317,11 @@ const (
 // another server.
 func WithServerTimeouts(readHeader, readBody, idle time.Duration) Option {
 	return func(c *config) error {
-		if readHeader < 0 || readBody < 0 || idle < 0 {
-			return fmt.Errorf("platform: server timeouts must not be negative")
+		t, err := c.timeouts.With(readHeader, readBody, idle)
+		if err != nil {
+			return fmt.Errorf("platform: %w", err)
 		}
-		if readHeader > 0 {
-			c.readHeaderTO = readHeader
-		}
-		if readBody > 0 {
-			c.bodyReadTO = readBody
-		}
-		if idle > 0 {
-			c.idleTO = idle
-		}
+		c.timeouts = t
 		return nil
 	}
 }
@@ -421,9 +414,7 @@ func defaultConfig() config {
 		containerEnv:     "DOCKER",
 		platformEnv:      "NATIVE",
 		maxBody:          16 << 20,
-		readHeaderTO:     DefaultReadHeaderTimeout,
-		bodyReadTO:       DefaultBodyReadTimeout,
-		idleTO:           DefaultIdleTimeout,
+		timeouts:         opaca.DefaultServerTimeouts(),
 		bcryptCost:       10,
 		processOutput:    os.Stderr,
 		pingInterval:     10 * time.Second,

@@ -158,7 +158,7 @@ func (p *Platform) Handler() http.Handler { return p.handler }
 // Serve serves the API on ln until Shutdown. It returns nil after a
 // Shutdown.
 func (p *Platform) Serve(ln net.Listener) error {
-	srv := &http.Server{Handler: p.handler, ReadHeaderTimeout: p.cfg.readHeaderTO, IdleTimeout: p.cfg.idleTO}
+	srv := &http.Server{Handler: p.handler, ReadHeaderTimeout: p.cfg.timeouts.ReadHeader, IdleTimeout: p.cfg.timeouts.Idle}
 	p.srvMu.Lock()
 	if p.ctx.Err() != nil {
 		p.srvMu.Unlock()
