@@ -2,6 +2,7 @@ package rt2rt
 
 import (
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/meshkit/meshkit/rt2rt/wire"
 )
@@ -97,7 +98,15 @@ func joinRequestFields(m wire.Message) (req *wire.JoinRequest, peer, sid string,
 		h := m.Header()
 		peer, _ = h.Extra["id"].(string)
 		sid, _ = h.Extra["sid"].(string)
+		if !utf8.ValidString(sid) || !utf8.ValidString(peer) {
+			return nil, "", "", nil, false
+		}
 		return nil, peer, sid, nil, false
+	}
+	if !utf8.ValidString(req.SID) || !utf8.ValidString(req.ID) {
+		// The wire keeps raw bytes, but a reply cannot echo them on a
+		// JSON link: reject without a sid rather than fail to answer.
+		return req, "", "", nil, false
 	}
 	if req.Cmd != wire.CmdJoinRequest || req.Validate() != nil || req.ID == "" {
 		return req, req.ID, req.SID, nil, false
