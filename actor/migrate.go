@@ -45,6 +45,11 @@ func (r *Runtime) beginMigration(id string) (string, []connRec, error) {
 	if a.life != alive {
 		return "", nil, fmt.Errorf("%w: %q", ErrMigrating, id)
 	}
+	if a.attaching > 0 {
+		// A connection being set up now would be in neither the exported
+		// state nor prev_connections: its peer would keep a dead half.
+		return "", nil, fmt.Errorf("%w: %q is connecting a port", ErrMigrating, id)
+	}
 	a.life = migrating
 	var out []connRec
 	for _, p := range a.ports() {
@@ -59,6 +64,34 @@ func (r *Runtime) beginMigration(id string) (string, []connRec, error) {
 		}
 	}
 	return a.name, out, nil
+}
+
+// beginAttach marks a remote connection of portID's actor as being set up,
+// so that the actor does not start migrating meanwhile. A migrating actor
+// refuses it (ErrMigrating) unless own: the migration itself reconnects a
+// port after a failure. Call the returned func when the attach is done.
+func (r *Runtime) beginAttach(portID string, own bool) (func(), error) {
+	r.mu.RLock()
+	p, ok := r.ports[portID]
+	r.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownPort, portID)
+	}
+	a := p.inst
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case a.life == gone:
+		return nil, fmt.Errorf("%w: %q", ErrUnknownPort, portID)
+	case a.life == migrating && !own:
+		return nil, fmt.Errorf("%w: %q", ErrMigrating, a.id)
+	}
+	a.attaching++
+	return func() {
+		a.mu.Lock()
+		a.attaching--
+		a.mu.Unlock()
+	}, nil
 }
 
 func (r *Runtime) migrationState(id string) (string, map[string]any, error) {
@@ -131,6 +164,7 @@ func (n *Network) Migrate(ctx context.Context, actorID, toNode string) (err erro
 		return err
 	}
 	defer func() { n.rt.obs.ActorMigrated(actorID, toNode, err) }()
+	n.cfg.log.Debug("migration begins", "actor", actorID, "to", toNode, "connections", fmt.Sprint(conns))
 
 	var done []connRec
 	for _, c := range conns {
@@ -139,6 +173,14 @@ func (n *Network) Migrate(ctx context.Context, actorID, toNode string) (err erro
 			derr = n.rt.Disconnect(ctx, c.port, c.peer, Temporary)
 		} else {
 			derr = n.DisconnectRemote(ctx, c.port, c.peerNode, c.peer, Temporary)
+		}
+		if derr != nil && c.peerNode != "" && errors.Is(derr, ErrBadConnection) {
+			// The peer port is not on the node we knew (it moved, and its
+			// new node has not reconnected yet): it holds no half of this
+			// connection. Take ours down and let the destination find the
+			// peer through the Locator.
+			n.cfg.log.Info("peer port not where it was; connection travels anyway", "actor", actorID, "port", c.port, "peer", c.peer, "peer_node", c.peerNode, "err", derr)
+			derr = n.rt.Disconnect(context.WithoutCancel(ctx), c.port, c.peer, Temporary)
 		}
 		if derr != nil {
 			if c.peerNode != "" && !errors.Is(derr, ErrBadConnection) {
@@ -229,11 +271,17 @@ func (n *Network) restore(ctx context.Context, actorID string, done []connRec) {
 		var err error
 		switch {
 		case c.peerNode == "" && c.dir == Out:
-			err = n.rt.Connect(ctx, c.port, c.peer)
+			err = n.rt.connect(ctx, c.port, c.peer, actorID)
 		case c.peerNode == "":
-			err = n.rt.Connect(ctx, c.peer, c.port)
+			err = n.rt.connect(ctx, c.peer, c.port, actorID)
 		default:
-			err = n.ConnectRemote(ctx, c.port, c.peerNode, c.peer)
+			err = n.connectRemote(ctx, c.port, c.peerNode, c.peer, true)
+			if errors.Is(err, ErrBadConnection) && n.cfg.locator != nil {
+				if found, lerr := n.cfg.locator.PortNode(ctx, c.peer); lerr == nil && found != c.peerNode {
+					c.peerNode = found
+					err = n.connectRemote(ctx, c.port, found, c.peer, true)
+				}
+			}
 		}
 		if err != nil {
 			n.cfg.log.Warn("reconnect after failed migration", "actor", actorID, "port", c.port, "peer", c.peer, "err", err)
@@ -409,9 +457,10 @@ func (n *Network) reconnect(ctx context.Context, c connRec) error {
 		}
 	}
 	err := n.ConnectRemote(ctx, c.port, node, c.peer)
-	if err != nil && errors.Is(err, ErrBadConnection) && n.cfg.locator != nil {
-		// The peer port is not (or no longer) there: it may have migrated
-		// meanwhile, e.g. while this connection waited for a retry.
+	if err != nil && n.cfg.locator != nil {
+		// The peer port is not (or no longer) there, or is leaving: it may
+		// have migrated meanwhile, e.g. while this connection waited for a
+		// retry.
 		if found, lerr := n.cfg.locator.PortNode(ctx, c.peer); lerr == nil && found != node {
 			return n.ConnectRemote(ctx, c.port, found, c.peer)
 		}

@@ -211,7 +211,13 @@ func (e *remoteEndpoint) Detach(DisconnectMode) {
 func (e *remoteEndpoint) PeerNodeID() string { return e.peerNode }
 
 // attach connects a local port to a remote peer port through the token flow.
-func (n *Network) attach(portID, peerNode, peerPortID string, beforeSend func()) error {
+// own: the port's actor is being restored after a failed migration.
+func (n *Network) attach(portID, peerNode, peerPortID string, own bool, beforeSend func()) error {
+	release, err := n.rt.beginAttach(portID, own)
+	if err != nil {
+		return err
+	}
+	defer release()
 	q, dir, err := n.rt.RemoteQueue(portID, peerPortID)
 	if err != nil {
 		return err
@@ -279,21 +285,41 @@ func (n *Network) peerLost(portID, peerNode, peerPortID string, err error) {
 
 // ConnectRemote connects a local port to a port on peerNode: it opens the
 // token tunnel, sends PORT_CONNECT and attaches the token flow (spec §8.1).
-func (n *Network) ConnectRemote(ctx context.Context, portID, peerNode, peerPortID string) (err error) {
+func (n *Network) ConnectRemote(ctx context.Context, portID, peerNode, peerPortID string) error {
+	return n.connectRemote(ctx, portID, peerNode, peerPortID, false)
+}
+
+// connectRemote is ConnectRemote; own lets a migrating actor's restore
+// reconnect its ports.
+func (n *Network) connectRemote(ctx context.Context, portID, peerNode, peerPortID string, own bool) (err error) {
+	defer func() {
+		n.cfg.log.Debug("connect remote", "port", portID, "peer_node", peerNode, "peer_port", peerPortID, "err", err)
+	}()
 	info, ok := n.rt.Port(portID)
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownPort, portID)
 	}
 	if peerNode == n.node.ID() {
-		if info.Direction == Out {
-			return n.rt.Connect(ctx, portID, peerPortID)
+		ownID := ""
+		if own {
+			ownID = info.ActorID
 		}
-		return n.rt.Connect(ctx, peerPortID, portID)
+		if info.Direction == Out {
+			return n.rt.connect(ctx, portID, peerPortID, ownID)
+		}
+		return n.rt.connect(ctx, peerPortID, portID, ownID)
 	}
+	// Hold the actor in place until both halves exist: a migration
+	// starting in between would leave the peer's half dangling.
+	release, err := n.rt.beginAttach(portID, own)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if info.Direction == In {
 		// Our receiver must exist before the peer's first TOKEN, which may
 		// overtake the REPLY handling here; otherwise it would get ABORT.
-		if err := n.attach(portID, peerNode, peerPortID, nil); err != nil {
+		if err := n.attach(portID, peerNode, peerPortID, own, nil); err != nil {
 			return err
 		}
 		defer func() {
@@ -318,7 +344,7 @@ func (n *Network) ConnectRemote(ctx context.Context, portID, peerNode, peerPortI
 			if info.Direction == In {
 				return nil
 			}
-			return n.attach(portID, peerNode, peerPortID, nil)
+			return n.attach(portID, peerNode, peerPortID, own, nil)
 		case wire.StatusGone:
 			// The tunnel id was renamed or replaced (§5.2): try again.
 			last = fmt.Errorf("%w: PORT_CONNECT %s→%s answered 410", ErrBadConnection, portID, peerPortID)
@@ -332,7 +358,10 @@ func (n *Network) ConnectRemote(ctx context.Context, portID, peerNode, peerPortI
 
 // DisconnectRemote sends PORT_DISCONNECT for one remote connection and
 // detaches it locally.
-func (n *Network) DisconnectRemote(ctx context.Context, portID, peerNode, peerPortID string, mode DisconnectMode) error {
+func (n *Network) DisconnectRemote(ctx context.Context, portID, peerNode, peerPortID string, mode DisconnectMode) (err error) {
+	defer func() {
+		n.cfg.log.Debug("disconnect remote", "port", portID, "peer_node", peerNode, "peer_port", peerPortID, "mode", mode, "err", err)
+	}()
 	resp, err := n.node.Request(ctx, peerNode, &wire.PortDisconnect{PortID: portID, PeerPortID: peerPortID,
 		Terminate: int(mode), RemainingTokens: map[string]any{}})
 	if err != nil {
@@ -390,10 +419,16 @@ func (n *Network) onPortConnect(_ context.Context, in *rt2rt.Incoming) {
 		return
 	}
 	info, _ := n.rt.Port(local)
-	err := n.attach(local, peer, m.PortID, func() {
+	n.cfg.log.Debug("PORT_CONNECT", "port", local, "peer_node", peer, "peer_port", m.PortID)
+	err := n.attach(local, peer, m.PortID, false, func() {
 		reply(in, wire.StatusOK, map[string]any{"port_id": local, "port_properties": info.Properties})
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrMigrating):
+		// The connection would not travel with the actor: the peer tries
+		// again once the actor has arrived (where the registry says).
+		reply(in, wire.StatusServiceUnavailable, nil)
+	case err != nil:
 		n.cfg.log.Warn("PORT_CONNECT failed", "port", local, "peer_port", m.PortID, "err", err)
 		reply(in, wire.StatusNotFound, nil) // no-op when the 200 already left
 	}
@@ -418,7 +453,8 @@ func (n *Network) onPortDisconnect(ctx context.Context, in *rt2rt.Incoming) {
 	if mode != Temporary {
 		mode = Terminate // EXHAUST is treated as TERMINATE (§9.5 allows it)
 	}
-	_ = n.rt.Disconnect(ctx, local, m.PortID, mode)
+	err := n.rt.Disconnect(ctx, local, m.PortID, mode)
+	n.cfg.log.Debug("PORT_DISCONNECT", "port", local, "peer_node", m.Header().From, "peer_port", m.PortID, "mode", mode, "err", err)
 	reply(in, wire.StatusOK, map[string]any{"remaining_tokens": map[string]any{}})
 }
 

@@ -47,6 +47,7 @@ type instance struct {
 
 	mu        sync.Mutex
 	life      lifeState
+	attaching int  // remote connections being set up; a migration waits for none
 	started   bool // _has_started
 	connected bool // every port has its nbr_peers connections
 	app       string
@@ -574,6 +575,13 @@ func (r *Runtime) lockActor(id string) (*instance, error) {
 // is serialised: tokens move between the two queues directly. Reconnecting
 // the same pair keeps the queue positions.
 func (r *Runtime) Connect(ctx context.Context, outPortID, inPortID string) error {
+	return r.connect(ctx, outPortID, inPortID, "")
+}
+
+// connect is Connect; a migrating actor is refused (the connection would not
+// travel with it) unless it is own, the actor whose failed migration is
+// being undone.
+func (r *Runtime) connect(ctx context.Context, outPortID, inPortID, own string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -604,6 +612,11 @@ func (r *Runtime) Connect(ctx context.Context, outPortID, inPortID string) error
 	if second != first {
 		second.mu.Lock()
 		defer second.mu.Unlock()
+	}
+	for _, a := range []*instance{first, second} {
+		if a.life == migrating && a.id != own {
+			return fmt.Errorf("%w: %q", ErrMigrating, a.id)
+		}
 	}
 	if len(ip.conns) > 0 && ip.findConn(op.id) < 0 {
 		return fmt.Errorf("%w: inport %q already has a writer (fan-in needs a collect routing)", ErrBadConnection, ip.id)
