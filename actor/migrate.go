@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/meshkit/meshkit/rt2rt"
@@ -151,7 +153,7 @@ func (n *Network) Migrate(ctx context.Context, actorID, toNode string) (err erro
 	}
 	n.mu.Lock()
 	_, arriving := n.arriving[actorID]
-	retrying := n.retrying[actorID] > 0
+	retrying := len(n.retrying[actorID]) > 0
 	n.mu.Unlock()
 	if arriving || retrying {
 		// A connection still waiting for a retry is in no port, so it
@@ -202,19 +204,7 @@ func (n *Network) Migrate(ctx context.Context, actorID, toNode string) (err erro
 		n.restore(ctx, actorID, done)
 		return &MigrationError{ActorID: actorID, ToNode: toNode, Restored: true, Err: fmt.Errorf("%w: %w", ErrMigrationFailed, err)}
 	}
-	prev := map[string]any{"actor_id": actorID, "actor_name": name, "inports": map[string]any{}, "outports": map[string]any{}}
-	for _, c := range conns {
-		node := c.peerNode
-		if node == "" {
-			node = n.node.ID()
-		}
-		side := prev["outports"].(map[string]any)
-		if c.dir == In {
-			side = prev["inports"].(map[string]any)
-		}
-		list, _ := side[c.port].([]any)
-		side[c.port] = append(list, []any{node, c.peer})
-	}
+	prev := prevConnections(n.node.ID(), actorID, name, conns)
 	msg := &wire.ActorNew{State: wire.ActorNewState{ActorType: typ, ActorState: state, PrevConnections: prev}}
 	resp, rerr := n.node.Request(ctx, toNode, msg)
 	if rerr == nil && resp.Status == wire.StatusOK {
@@ -237,6 +227,26 @@ func (n *Network) Migrate(ctx context.Context, actorID, toNode string) (err erro
 	n.restore(ctx, actorID, done)
 	merr.Restored = true
 	return merr
+}
+
+// prevConnections builds ACTOR_NEW's prev_connections (spec §9.1): per
+// port, the [node, peer port] pairs it was connected to; local peers are
+// named with this node's id.
+func prevConnections(self, actorID, name string, conns []connRec) map[string]any {
+	ins, outs := map[string]any{}, map[string]any{}
+	for _, c := range conns {
+		node := c.peerNode
+		if node == "" {
+			node = self
+		}
+		side := outs
+		if c.dir == In {
+			side = ins
+		}
+		list, _ := side[c.port].([]any)
+		side[c.port] = append(list, []any{node, c.peer})
+	}
+	return map[string]any{"actor_id": actorID, "actor_name": name, "inports": ins, "outports": outs}
 }
 
 // arrived decides after a failed ACTOR_NEW whether the destination holds
@@ -313,6 +323,12 @@ func (n *Network) onActorNew(_ context.Context, in *rt2rt.Incoming) {
 	id, _ := priv["_id"].(string)
 	from := m.Header().From
 	n.mu.Lock()
+	if n.suspended {
+		// The node is going down for a restart: the actor stays where it is.
+		n.mu.Unlock()
+		reply(in, wire.StatusServiceUnavailable, nil)
+		return
+	}
 	if cur, busy := n.arriving[id]; busy || id == "" {
 		n.mu.Unlock()
 		if busy && cur.from == from {
@@ -475,22 +491,43 @@ const (
 	retryAttempts = 12
 )
 
+// retryJob is one background reconnection of an actor's connections.
+type retryJob struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	mu     sync.Mutex
+	conns  []connRec // still missing
+}
+
+// missing returns the connections the job did not make (valid once done).
+func (j *retryJob) missing() []connRec {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]connRec(nil), j.conns...)
+}
+
 // retryReconnect keeps trying the given connections in the background with
 // exponential backoff while the actor lives here and the binding is open.
-// The actor cannot migrate meanwhile (Migrate answers 503).
+// The actor cannot migrate meanwhile (Migrate answers 503); Suspend stops
+// the job and takes the connections it did not make.
 func (n *Network) retryReconnect(id string, conns []connRec) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed {
 		return
 	}
+	ctx, cancel := context.WithCancel(n.ctx)
+	job := &retryJob{cancel: cancel, done: make(chan struct{}), conns: append([]connRec(nil), conns...)}
+	n.retrying[id] = append(n.retrying[id], job)
 	n.wg.Add(1)
-	n.retrying[id]++
 	go func() {
 		defer n.wg.Done()
+		defer close(job.done)
+		defer cancel()
 		defer func() {
 			n.mu.Lock()
-			if n.retrying[id]--; n.retrying[id] <= 0 {
+			n.retrying[id] = slices.DeleteFunc(n.retrying[id], func(j *retryJob) bool { return j == job })
+			if len(n.retrying[id]) == 0 {
 				delete(n.retrying, id)
 			}
 			n.mu.Unlock()
@@ -498,30 +535,56 @@ func (n *Network) retryReconnect(id string, conns []connRec) {
 		wait := retryFirst
 		t := time.NewTimer(wait)
 		defer t.Stop()
-		for attempt := 0; attempt < retryAttempts && len(conns) > 0; attempt++ {
+		left := len(conns)
+		for attempt := 0; attempt < retryAttempts && left > 0; attempt++ {
 			select {
-			case <-n.ctx.Done():
+			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
 			if _, ok := n.rt.Actor(id); !ok {
 				return
 			}
-			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.timeout)
-			for len(conns) > 0 {
-				if err := n.reconnect(ctx, conns[0]); err != nil {
+			actx, acancel := context.WithTimeout(ctx, n.cfg.timeout)
+			for {
+				job.mu.Lock()
+				if len(job.conns) == 0 {
+					job.mu.Unlock()
 					break
 				}
-				conns = conns[1:]
+				c := job.conns[0]
+				job.mu.Unlock()
+				if err := n.reconnect(actx, c); err != nil {
+					break
+				}
+				job.mu.Lock()
+				job.conns = job.conns[1:]
+				left = len(job.conns)
+				job.mu.Unlock()
 			}
-			cancel()
+			acancel()
 			wait = min(2*wait, retryMax)
 			t.Reset(wait)
 		}
-		if len(conns) > 0 {
-			n.cfg.log.Warn("giving up reconnecting arrived actor", "actor", id, "missing", len(conns))
+		if left > 0 {
+			n.cfg.log.Warn("giving up reconnecting arrived actor", "actor", id, "missing", left)
 		} else {
-			n.publish(n.ctx, id)
+			n.publish(ctx, id)
 		}
 	}()
+}
+
+// stopRetries stops the background reconnections of an actor and returns
+// the connections they had not made.
+func (n *Network) stopRetries(id string) []connRec {
+	n.mu.Lock()
+	jobs := slices.Clone(n.retrying[id])
+	n.mu.Unlock()
+	var out []connRec
+	for _, j := range jobs {
+		j.cancel()
+		<-j.done
+		out = append(out, j.missing()...)
+	}
+	return out
 }

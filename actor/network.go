@@ -118,9 +118,11 @@ type Network struct {
 	wg     sync.WaitGroup
 
 	mu       sync.Mutex
-	arriving map[string]*arrival // actor id → its ACTOR_NEW in progress
-	retrying map[string]int      // actor id → background reconnections running
-	closed   bool
+	arriving map[string]*arrival    // actor id → its ACTOR_NEW in progress
+	retrying map[string][]*retryJob // actor id → background reconnections running
+	// suspended: Suspend ran; arrivals are refused.
+	suspended bool
+	closed    bool
 }
 
 // NewNetwork registers the port, migration and application handlers on node.
@@ -140,7 +142,7 @@ func NewNetwork(rt *Runtime, node Node, tunnels *tunnel.Manager, flow *token.Flo
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Network{rt: rt, node: node, tunnels: tunnels, flow: flow, cfg: cfg, ctx: ctx, cancel: cancel,
-		arriving: map[string]*arrival{}, retrying: map[string]int{}}
+		arriving: map[string]*arrival{}, retrying: map[string][]*retryJob{}}
 	node.Handle(wire.CmdPortConnect, n.onPortConnect)
 	node.Handle(wire.CmdPortDisconnect, n.onPortDisconnect)
 	node.Handle(wire.CmdPortRemoteConnect, n.onPortRemoteConnect)
@@ -329,10 +331,21 @@ func (n *Network) connectRemote(ctx context.Context, portID, peerNode, peerPortI
 		}()
 	}
 	var last error
+	gone := ""
 	for attempt := 0; attempt < 3; attempt++ {
 		t, err := n.tunnels.Open(ctx, peerNode, wire.TunnelTypeToken)
 		if err != nil {
 			return fmt.Errorf("connect %s to %s on %s: %w", portID, peerPortID, peerNode, err)
+		}
+		if t.ID() == gone {
+			// 410 twice for the same id: the peer does not know the tunnel
+			// at all (it restarted with the same id, §5.5). Drop it so the
+			// next Open sets up one the peer knows.
+			n.cfg.log.Info("token tunnel unknown to the peer; setting up a new one", "peer", peerNode, "tunnel", gone)
+			_ = t.Destroy(ctx)
+			if t, err = n.tunnels.Open(ctx, peerNode, wire.TunnelTypeToken); err != nil {
+				return fmt.Errorf("connect %s to %s on %s: %w", portID, peerPortID, peerNode, err)
+			}
 		}
 		resp, err := n.node.Request(ctx, peerNode, &wire.PortConnect{TunnelID: t.ID(), PortID: portID,
 			PortProperties: info.Properties, PeerPortID: peerPortID})
@@ -347,6 +360,7 @@ func (n *Network) connectRemote(ctx context.Context, portID, peerNode, peerPortI
 			return n.attach(portID, peerNode, peerPortID, own, nil)
 		case wire.StatusGone:
 			// The tunnel id was renamed or replaced (§5.2): try again.
+			gone = t.ID()
 			last = fmt.Errorf("%w: PORT_CONNECT %s→%s answered 410", ErrBadConnection, portID, peerPortID)
 			continue
 		default:

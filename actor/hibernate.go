@@ -1,0 +1,209 @@
+package actor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Snapshot is what a node needs to come back with its actors after a
+// restart: for every actor its type, its state and the connections it had,
+// in the form ACTOR_NEW carries them. Network.Suspend takes it and
+// Network.Resume brings the actors back, on a node with the same id.
+type Snapshot struct {
+	NodeID string          `msgpack:"node_id"`
+	Actors []SnapshotActor `msgpack:"actors"`
+}
+
+// SnapshotActor is one actor of a Snapshot.
+type SnapshotActor struct {
+	Type  string         `msgpack:"type"`
+	State map[string]any `msgpack:"state"`
+	// PrevConnections is ACTOR_NEW's prev_connections (spec §9.1).
+	PrevConnections map[string]any `msgpack:"prev_connections"`
+}
+
+// MarshalBinary encodes the snapshot (msgpack), e.g. to keep it on disk.
+func (s *Snapshot) MarshalBinary() ([]byte, error) {
+	// The plain type, or msgpack would call MarshalBinary again.
+	return msgpack.Marshal((*plainSnapshot)(s))
+}
+
+type plainSnapshot Snapshot
+
+// UnmarshalBinary decodes what MarshalBinary wrote. It checks the shape of
+// every actor so that Resume does not meet a half-decoded snapshot.
+func (s *Snapshot) UnmarshalBinary(b []byte) error {
+	var out Snapshot
+	if err := msgpack.Unmarshal(b, (*plainSnapshot)(&out)); err != nil {
+		return fmt.Errorf("%w: snapshot: %w", ErrBadState, err)
+	}
+	if out.NodeID == "" {
+		return fmt.Errorf("%w: snapshot without node id", ErrBadState)
+	}
+	for i, a := range out.Actors {
+		if a.Type == "" || a.State == nil {
+			return fmt.Errorf("%w: snapshot actor %d has no type or state", ErrBadState, i)
+		}
+		if _, err := parsePrev(a.PrevConnections, nil); err != nil {
+			return fmt.Errorf("snapshot actor %d: %w", i, err)
+		}
+	}
+	*s = out
+	return nil
+}
+
+// suspendPoll is how often Suspend looks again at an actor that is busy
+// (migrating, or connecting a port).
+const suspendPoll = 5 * time.Millisecond
+
+// Suspend takes every actor of this node out of the mesh for a restart: no
+// actor fires any more, new arrivals (ACTOR_NEW) and new connections are
+// refused with 503, background reconnections stop, every connection is
+// taken down locally without telling the peers (they keep their halves and
+// their unacknowledged tokens, as across a link loss), and each actor's
+// state is exported and the actor removed. An actor being migrated or
+// connected is waited for. The registry records are kept: the actors are
+// still this node's. Close the binding, runtime, flow, tunnel manager and
+// node afterwards; a node started with the same id brings the actors back
+// with Resume. After Suspend the binding takes no more actors.
+func (n *Network) Suspend(ctx context.Context) (*Snapshot, error) {
+	n.mu.Lock()
+	if n.closed || n.suspended {
+		n.mu.Unlock()
+		return nil, fmt.Errorf("%w: network binding closed or suspended", ErrClosed)
+	}
+	n.suspended = true
+	n.mu.Unlock()
+	if err := n.waitArrivals(ctx); err != nil {
+		return nil, err
+	}
+	snap := &Snapshot{NodeID: n.node.ID()}
+	for _, id := range n.rt.ActorIDs() {
+		a, err := n.suspendActor(ctx, id)
+		if errors.Is(err, ErrUnknownActor) {
+			continue // it left while we waited
+		}
+		if err != nil {
+			return snap, fmt.Errorf("suspend actor %q: %w", id, err)
+		}
+		snap.Actors = append(snap.Actors, a)
+	}
+	return snap, nil
+}
+
+// waitArrivals waits until no ACTOR_NEW is being handled.
+func (n *Network) waitArrivals(ctx context.Context) error {
+	for {
+		n.mu.Lock()
+		var pending *arrival
+		for _, a := range n.arriving {
+			pending = a
+			break
+		}
+		n.mu.Unlock()
+		if pending == nil {
+			return nil
+		}
+		select {
+		case <-pending.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// suspendActor freezes, disconnects, exports and removes one actor.
+func (n *Network) suspendActor(ctx context.Context, id string) (SnapshotActor, error) {
+	var missing []connRec
+	var name string
+	var conns []connRec
+	for {
+		// A migration that fails restores the actor and may start
+		// reconnecting in the background: stop that first, each time.
+		missing = append(missing, n.stopRetries(id)...)
+		var err error
+		name, conns, err = n.rt.beginMigration(id)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrMigrating) {
+			return SnapshotActor{}, err
+		}
+		t := time.NewTimer(suspendPoll)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return SnapshotActor{}, ctx.Err()
+		}
+	}
+	for _, c := range conns {
+		// Local only: the peers keep their halves and reconnect when the
+		// actor is back (PORT_CONNECT replaces a half that is there).
+		if err := n.rt.Disconnect(context.WithoutCancel(ctx), c.port, c.peer, Temporary); err != nil && !errors.Is(err, ErrBadConnection) {
+			n.rt.abortMigration(id)
+			return SnapshotActor{}, err
+		}
+	}
+	typ, state, err := n.rt.migrationState(id)
+	if err != nil {
+		n.restore(ctx, id, conns)
+		return SnapshotActor{}, err
+	}
+	n.rt.finishMigration(id)
+	all := append(conns, missing...)
+	return SnapshotActor{Type: typ, State: state, PrevConnections: prevConnections(n.node.ID(), id, name, all)}, nil
+}
+
+// Resume brings the actors of a snapshot back on this node (which must have
+// the snapshot's node id): it imports every actor, then reconnects every
+// connection, local ones included, and publishes the actors. Connections
+// that cannot be made now are retried in the background, as after a
+// migration. It returns an error naming the actors that could not be
+// imported; the others run.
+func (n *Network) Resume(ctx context.Context, snap *Snapshot) error {
+	if snap == nil {
+		return fmt.Errorf("%w: nil snapshot", ErrBadArgument)
+	}
+	if snap.NodeID != n.node.ID() {
+		return fmt.Errorf("%w: snapshot of node %q, this is %q", ErrBadArgument, snap.NodeID, n.node.ID())
+	}
+	type back struct {
+		id    string
+		conns []connRec
+	}
+	var imported []back
+	var errs []error
+	for _, a := range snap.Actors {
+		priv, _ := a.State["private"].(map[string]any)
+		id, _ := priv["_id"].(string)
+		conns, err := parsePrev(a.PrevConnections, nil)
+		if err == nil {
+			_, err = n.rt.ImportActor(ctx, a.Type, a.State)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("actor %q: %w", id, err))
+			continue
+		}
+		imported = append(imported, back{id, conns})
+	}
+	// Every actor is here before any connection is made, so that local
+	// connections find both ends.
+	for _, b := range imported {
+		for i, c := range b.conns {
+			// A local connection is listed by both ends; making it twice
+			// is harmless (the second replaces the first).
+			if err := n.reconnect(ctx, c); err != nil {
+				n.cfg.log.Info("reconnect after resume failed, retrying", "actor", b.id, "port", c.port, "peer", c.peer, "err", err)
+				n.retryReconnect(b.id, b.conns[i:])
+				break
+			}
+		}
+		n.publish(ctx, b.id)
+	}
+	return errors.Join(errs...)
+}
