@@ -42,7 +42,7 @@ type netConfig struct {
 }
 
 // WithRecorder makes the binding publish actor and port records when actors
-// arrive or are destroyed by APP_DESTROY (a *Directory does it through the
+// arrive or are destroyed by APP_DESTROY (control.Records does it through the
 // registry).
 func WithRecorder(r Recorder) NetworkOption {
 	return func(c *netConfig) error {
@@ -80,7 +80,7 @@ func WithNetworkLogger(l *slog.Logger) NetworkOption {
 
 // WithLocator lets the binding look actors and ports up (PORT_REMOTE_CONNECT,
 // null peer nodes in prev_connections, and the check after an ambiguous
-// migration failure, spec §9.6).
+// migration failure, spec §9.6). control.Locator reads the registry.
 func WithLocator(l Locator) NetworkOption {
 	return func(c *netConfig) error {
 		if l == nil {
