@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshkit/meshkit/internal/leakcheck"
 	"github.com/meshkit/meshkit/rt2rt/wire"
 	"github.com/meshkit/meshkit/transport"
 )
@@ -17,7 +18,7 @@ import (
 // frame; the node answers only where the spec says, keeps that link, and
 // keeps serving another peer throughout.
 func TestMalformedInputKeepsServing(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	for _, coder := range []string{"json", "msgpack"} {
 		t.Run(coder, func(t *testing.T) {
 			rec := &recorder{}
@@ -99,7 +100,7 @@ func assertStatus(t *testing.T, reply map[string]any, status int64) {
 // TestDefaultAnswers: commands nobody registered get Calvin's answers
 // (§4.5, §5, §8, §9) and known commands with missing keys get 400.
 func TestDefaultAnswers(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	a := memNode(t, net, "a")
 	b := memNode(t, net, "b")
@@ -152,7 +153,7 @@ func TestDefaultAnswers(t *testing.T) {
 // TestShutdownAnswers: during Shutdown the §4.7 commands get their fixed
 // status without reaching handlers, the rest keeps flowing.
 func TestShutdownAnswers(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	a := memNode(t, net, "a")
 	b := memNode(t, net, "b")
@@ -227,7 +228,7 @@ func TestShutdownAnswers(t *testing.T) {
 }
 
 func TestShutdownWaitsForPendingRequests(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	a := memNode(t, net, "a")
 	b := memNode(t, net, "b")
@@ -267,7 +268,7 @@ func TestShutdownWaitsForPendingRequests(t *testing.T) {
 }
 
 func TestHandlerPanicIsContained(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	a := memNode(t, net, "a")
 	b := memNode(t, net, "b")

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshkit/meshkit/internal/leakcheck"
 	"github.com/meshkit/meshkit/rt2rt/wire"
 	"github.com/meshkit/meshkit/transport"
 )
@@ -35,7 +36,7 @@ func converged(a, b *Node) bool {
 }
 
 func TestDuplicateConnectionsConverge(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	for _, tc := range []struct {
 		name string
 		tcp  bool
@@ -79,7 +80,7 @@ func TestDuplicateConnectionsConverge(t *testing.T) {
 }
 
 func TestSimultaneousJoinsConverge(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	for i := 0; i < 10; i++ {
 		net := transport.NewMemNetwork()
 		a := memNode(t, net, "a", WithReplacedLinkGrace(20*time.Millisecond))
@@ -98,7 +99,7 @@ func TestSimultaneousJoinsConverge(t *testing.T) {
 // TestReplacementKeepsQueuedMessages streams TUNNEL_DATA while a duplicate
 // connection replaces the link: nothing is lost.
 func TestReplacementKeepsQueuedMessages(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	rec := &replaceCounter{}
 	lo := tcpNode(t, WithID("11111111-aaaa-4aaa-8aaa-000000000001"), WithReplacedLinkGrace(200*time.Millisecond))
 	hi := tcpNode(t, WithID("99999999-aaaa-4aaa-8aaa-000000000009"), WithReplacedLinkGrace(200*time.Millisecond), WithObserver(rec))
@@ -139,7 +140,7 @@ func (r *replaceCounter) LinkReplaced(string) { r.n.Add(1) }
 // JOIN_REPLY; when the old link has been silent for longer than
 // WithStaleLinkAfter, it keeps the fresh one instead.
 func TestStaleLinkReplacedByFreshConnection(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	const lowID = "00000000-0000-4000-8000-000000000000"
 	for _, stale := range []bool{false, true} {
 		name := map[bool]string{false: "fresh old link kept", true: "stale old link replaced"}[stale]

@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -38,40 +36,6 @@ func tcpNode(t testing.TB, opts ...Option) *Node {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = n.Close() })
 	return n
-}
-
-// noLeaks fails the test if goroutines of this module outlive it. Call it
-// first so its cleanup runs after the nodes' cleanups.
-func noLeaks(t *testing.T) {
-	t.Helper()
-	t.Cleanup(func() {
-		var stacks string
-		ok := false
-		deadline := time.Now().Add(5 * time.Second)
-		for time.Now().Before(deadline) {
-			stacks = moduleGoroutines()
-			if stacks == "" {
-				ok = true
-				break
-			}
-			runtime.Gosched()
-		}
-		if !ok {
-			t.Errorf("goroutines left behind:\n%s", stacks)
-		}
-	})
-}
-
-func moduleGoroutines() string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "created by github.com/meshkit/meshkit/") {
-			out = append(out, g)
-		}
-	}
-	return strings.Join(out, "\n\n")
 }
 
 // recorder is an Observer that keeps what it saw.

@@ -14,12 +14,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshkit/meshkit/internal/leakcheck"
 	"github.com/meshkit/meshkit/rt2rt/wire"
 	"github.com/meshkit/meshkit/transport"
 )
 
 func TestJoinRejectedByValidator(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	var seen []string
 	b := memNode(t, net, "b", WithJoinValidator(func(peer string, req *wire.JoinRequest) error {
@@ -41,7 +42,7 @@ func TestJoinRejectedByValidator(t *testing.T) {
 }
 
 func TestJoinNoCommonSerializer(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	b := memNode(t, net, "b", WithSerializers("json"))
 	a := memNode(t, net, "a", WithSerializers("msgpack"))
@@ -51,7 +52,7 @@ func TestJoinNoCommonSerializer(t *testing.T) {
 }
 
 func TestJoinRawRejectShapes(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	n := tcpNode(t, WithSerializers("json"), WithJoinValidator(func(peer string, _ *wire.JoinRequest) error {
 		if peer == "banned" {
 			return errors.New("banned")
@@ -85,7 +86,7 @@ func TestJoinRawRejectShapes(t *testing.T) {
 }
 
 func TestJoinTooManyInvalidFramesCloses(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	n := tcpNode(t)
 	p := dialRaw(t, n.URIs()[0])
 	for i := 0; i < maxJoinAttempts; i++ {
@@ -96,7 +97,7 @@ func TestJoinTooManyInvalidFramesCloses(t *testing.T) {
 }
 
 func TestJoinTimeoutForSilentPeer(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	rec := &recorder{}
 	n := tcpNode(t, WithJoinTimeout(100*time.Millisecond), WithObserver(rec))
 	p := dialRaw(t, n.URIs()[0])
@@ -148,7 +149,7 @@ func scriptedResponder(t *testing.T, reply map[string]any) (uri string, got chan
 }
 
 func TestJoinInitiatorProcessing(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	for _, tc := range []struct {
 		name    string
 		reply   map[string]any
@@ -188,7 +189,7 @@ func TestJoinInitiatorProcessing(t *testing.T) {
 }
 
 func TestJoinDialFailure(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	n := tcpNode(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

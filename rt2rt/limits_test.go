@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshkit/meshkit/internal/leakcheck"
 	"github.com/meshkit/meshkit/rt2rt/wire"
 	"github.com/meshkit/meshkit/transport"
 )
@@ -34,7 +35,7 @@ func TestLimitOptionsValidated(t *testing.T) {
 }
 
 func TestMaxLinksRefusesFurtherJoins(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	rec := &recorder{}
 	a := tcpNode(t, WithMaxLinks(1), WithObserver(rec))
 	b := tcpNode(t)
@@ -84,7 +85,7 @@ func pendingCount(n *Node) int {
 }
 
 func TestMaxPendingRequestsFailFast(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	network := transport.NewMemNetwork()
 	a := memNode(t, network, "a", WithMaxPendingRequests(3, 2))
 	b := memNode(t, network, "b")
@@ -149,7 +150,7 @@ func TestMaxPendingRequestsFailFast(t *testing.T) {
 // and unknown frames; another peer's requests keep being answered
 // throughout, and the flooder is cut off.
 func TestFloodingPeerIsCutOffOthersKeepWorking(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	n := tcpNode(t)
 	good := tcpNode(t)
 	n.Handle(wire.CmdPortConnect, echoPortConnect)
@@ -251,7 +252,7 @@ func TestFloodingPeerIsCutOffOthersKeepWorking(t *testing.T) {
 }
 
 func TestJoinRateLimitPerHost(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	n := tcpNode(t, WithJoinRateLimit(2, 0.001))
 	for i, id := range []string{"r1", "r2"} {
 		p := dialRaw(t, n.URIs()[0])
@@ -317,7 +318,7 @@ func tlsPKI(t *testing.T) (pool *x509.CertPool, issue func(name string) tls.Cert
 }
 
 func TestMutualTLSNodeWithoutClientCertCannotJoin(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	pool, issue := tlsPKI(t)
 	tlsNode := func(cfg *tls.Config, listen ...string) *Node {
 		reg, err := transport.NewRegistry(transport.WithTLS(cfg), transport.WithLogger(quietLogger()))
@@ -360,7 +361,7 @@ func TestMutualTLSNodeWithoutClientCertCannotJoin(t *testing.T) {
 // instead of blocking, so the source's own requests to the relay are still
 // answered.
 func TestSlowNextHopDoesNotStallRelay(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	network := transport.NewMemNetwork()
 	small := func(name string, opts ...Option) *Node {
 		reg, err := transport.NewRegistry(transport.WithMemNetwork(network), transport.WithSendQueue(4))

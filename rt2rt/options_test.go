@@ -8,12 +8,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshkit/meshkit/internal/leakcheck"
 	"github.com/meshkit/meshkit/rt2rt/wire"
 	"github.com/meshkit/meshkit/transport"
 )
 
 func TestInvalidOptions(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	for name, o := range map[string]Option{
 		"nil option":             nil,
 		"empty id":               WithID(""),
@@ -41,7 +42,7 @@ func TestInvalidOptions(t *testing.T) {
 }
 
 func TestListenFailureLeavesNothing(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	reg, err := transport.NewRegistry(transport.WithMemNetwork(net))
 	require.NoError(t, err)
@@ -56,7 +57,7 @@ func TestListenFailureLeavesNothing(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	n, err := NewNode()
 	require.NoError(t, err)
 	defer n.Close()

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshkit/meshkit/internal/leakcheck"
 	"github.com/meshkit/meshkit/rt2rt/wire"
 	"github.com/meshkit/meshkit/transport"
 )
@@ -18,7 +19,7 @@ import (
 // send to the initiator at once (Calvin's responder considers the link up
 // once it has sent JOIN_REPLY).
 func TestJoinReturnsWithBothSidesLinked(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	for _, network := range []string{"mem", "calvinip", "ws"} {
 		t.Run(network, func(t *testing.T) {
 			for i := range 20 {
@@ -72,7 +73,7 @@ func (o *slowJoinObserver) Joined(peer, uri, ser string, initiator bool, rtt tim
 }
 
 func TestJoinReturnsWithBothSidesLinkedSlowResponder(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	obs := &slowJoinObserver{joinReturned: make(chan struct{})}
 	a := tcpNode(t)
 	b := tcpNode(t, WithObserver(obs))
@@ -85,7 +86,7 @@ func TestJoinReturnsWithBothSidesLinkedSlowResponder(t *testing.T) {
 // A re-join waiting out its backoff ends as soon as the peer dials this
 // node, and uses that link.
 func TestRejoinBackoffEndsWhenPeerDialsIn(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	a := memNode(t, net, "a")
 	b := memNode(t, net, "b")
@@ -124,7 +125,7 @@ func TestRejoinBackoffEndsWhenPeerDialsIn(t *testing.T) {
 // however short it lived; one that died before the peer sent anything
 // spaces re-joins out; the backoff stays within half a request timeout.
 func TestRejoinBackoffPolicy(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	a := memNode(t, net, "a", WithRequestTimeout(400*time.Millisecond))
 	b := memNode(t, net, "b")
@@ -187,7 +188,7 @@ func TestRejoinBackoffPolicy(t *testing.T) {
 // down while it is linked (the loss's Down was queued after the new link's
 // Up, and a tunnel stayed DOWN for good).
 func TestLinkEventsOrderedAcrossFastRejoins(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	a := memNode(t, net, "a")
 	b := memNode(t, net, "b")

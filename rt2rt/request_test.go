@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshkit/meshkit/internal/leakcheck"
 	"github.com/meshkit/meshkit/rt2rt/wire"
 	"github.com/meshkit/meshkit/transport"
 )
@@ -41,7 +42,7 @@ func hasPeer(n *Node, id string) bool {
 }
 
 func TestRequestTimeout(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	rec := &recorder{}
 	a := memNode(t, net, "a", WithRequestTimeout(50*time.Millisecond), WithObserver(rec))
@@ -69,7 +70,7 @@ func TestRequestTimeout(t *testing.T) {
 }
 
 func TestRequestHonoursContext(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	a := memNode(t, net, "a")
 	b := memNode(t, net, "b")
@@ -88,7 +89,7 @@ func TestRequestHonoursContext(t *testing.T) {
 }
 
 func TestLinkDownFailsPendingRequests(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	a := memNode(t, net, "a") // default 10 s timeout: the failure must come from the link
 	b := memNode(t, net, "b")
@@ -116,7 +117,7 @@ func TestLinkDownFailsPendingRequests(t *testing.T) {
 }
 
 func TestSubscribeEvents(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	a := memNode(t, net, "a")
 	b := memNode(t, net, "b")
@@ -151,7 +152,7 @@ func TestSubscribeEvents(t *testing.T) {
 }
 
 func TestRejoinOnNextSendAfterCut(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	a := memNode(t, net, "a")
 	b := memNode(t, net, "b")
@@ -177,7 +178,7 @@ func TestRejoinOnNextSendAfterCut(t *testing.T) {
 }
 
 func TestRejoinUsesResolver(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	var calls atomic.Int32
 	var bURI atomic.Value
@@ -206,7 +207,7 @@ func TestRejoinUsesResolver(t *testing.T) {
 }
 
 func TestSendWithoutRoute(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	a := tcpNode(t, WithRequestTimeout(200*time.Millisecond))
 	err := a.Send(context.Background(), "nobody", tunnelData("t", nil))
 	require.ErrorIs(t, err, ErrNoRoute)
@@ -218,7 +219,7 @@ func TestSendWithoutRoute(t *testing.T) {
 // TestForwardingViaMiddleNode: a reaches c only through b (a routing link,
 // §3.8); b relays both ways without changing the messages.
 func TestForwardingViaMiddleNode(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	rec := &recorder{}
 	a := memNode(t, net, "a")
@@ -260,7 +261,7 @@ func TestForwardingViaMiddleNode(t *testing.T) {
 // TestForwardingJoinsTarget: the middle node has no link to the target yet
 // and joins it through its resolver before relaying.
 func TestForwardingJoinsTarget(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	c := memNode(t, net, "c")
 	c.Handle(wire.CmdPortConnect, echoPortConnect)
@@ -281,7 +282,7 @@ func TestForwardingJoinsTarget(t *testing.T) {
 }
 
 func TestForwardingOff(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	rec := &recorder{}
 	a := memNode(t, net, "a", WithRequestTimeout(100*time.Millisecond))
@@ -299,7 +300,7 @@ func TestForwardingOff(t *testing.T) {
 }
 
 func TestForwardingNeverGoesBack(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	rec := &recorder{}
 	a := memNode(t, net, "a", WithRequestTimeout(100*time.Millisecond))
@@ -314,7 +315,7 @@ func TestForwardingNeverGoesBack(t *testing.T) {
 }
 
 func TestRequestAfterClose(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	a := memNode(t, net, "a")
 	b := memNode(t, net, "b")
@@ -337,7 +338,7 @@ func TestRequestAfterClose(t *testing.T) {
 }
 
 func TestForwardingLoopIsCut(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	rec := &recorder{}
 	a := memNode(t, net, "a", WithObserver(rec))
@@ -356,7 +357,7 @@ func TestForwardingLoopIsCut(t *testing.T) {
 }
 
 func TestOversizedFrameFailsLocally(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	a := tcpNode(t)
 	b := tcpNode(t)
 	got := make(chan struct{}, 1)
@@ -373,7 +374,7 @@ func TestOversizedFrameFailsLocally(t *testing.T) {
 }
 
 func TestObserverEvents(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	ra, rb := &recorder{}, &recorder{}
 	a := memNode(t, net, "a", WithObserver(ra))

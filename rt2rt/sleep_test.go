@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshkit/meshkit/internal/leakcheck"
 	"github.com/meshkit/meshkit/rt2rt/wire"
 	"github.com/meshkit/meshkit/transport"
 )
@@ -16,7 +17,7 @@ import (
 // sleeping peer (§6.3) and delivers it, in order, when the peer joins again;
 // a request to it waits instead of failing.
 func TestSleepingPeerGetsHeldMessages(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	proxy := memNode(t, net, "proxy", WithSerializers("json", "msgpack"))
 	// The sleeper dials out only (like calvin-constrained) and prefers
@@ -78,7 +79,7 @@ func TestSleepingPeerGetsHeldMessages(t *testing.T) {
 }
 
 func TestSleepExpires(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	proxy := memNode(t, net, "proxy", WithRequestTimeout(200*time.Millisecond))
 	sleeper := memNode(t, net, "sleeper", WithListen())

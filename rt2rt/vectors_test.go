@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshkit/meshkit/internal/leakcheck"
 	"github.com/meshkit/meshkit/rt2rt/wire"
 )
 
@@ -65,7 +66,7 @@ func readVectorLines(t *testing.T, file string, lines ...int) []vectorLine {
 // first request (lines 2-5) against a node that has the responder's id, and
 // compares the node's answers with the captured responder's.
 func TestVectorJoinReplay(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	for _, tc := range []struct {
 		file string
 		sers []string // the responder's priority in the capture

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshkit/meshkit/internal/leakcheck"
 )
 
 type capturedFrame struct {
@@ -53,7 +55,7 @@ func readFrames(t *testing.T, name string) []capturedFrame {
 // TUNNEL_DESTROY in the captures (Calvin's and constrained's) against a Go
 // node: its REPLY values must equal those of the captured Calvin node.
 func TestGoldenTunnelCommands(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	// storage and token TUNNEL_NEW from Calvin; storage, proxy and token
 	// TUNNEL_NEW and the token TUNNEL_DESTROY from constrained.
 	for file, count := range map[string]int{"json-two-nodes.jsonl": 2, "msgpack-two-nodes.jsonl": 2, "msgpack-constrained.jsonl": 4} {

@@ -8,14 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshkit/meshkit/rt2rt"
@@ -71,30 +69,6 @@ func linked(n *rt2rt.Node, peer string) bool {
 		}
 	}
 	return false
-}
-
-// noLeaks fails the test when goroutines started by this module outlive it.
-// Call it first so that its cleanup runs last.
-func noLeaks(t *testing.T) {
-	t.Helper()
-	t.Cleanup(func() {
-		var left string
-		if !assert.Eventually(t, func() bool { left = moduleGoroutines(); return left == "" }, 5*time.Second, 5*time.Millisecond) {
-			t.Errorf("goroutines left behind:\n%s", left)
-		}
-	})
-}
-
-func moduleGoroutines() string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "created by github.com/meshkit/meshkit/") {
-			out = append(out, g)
-		}
-	}
-	return strings.Join(out, "\n\n")
 }
 
 // recorder is a TypeHandler that records what it is told.

@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshkit/meshkit/internal/leakcheck"
 )
 
 func TestMaxTunnelsOptionValidated(t *testing.T) {
@@ -20,7 +22,7 @@ func TestMaxTunnelsOptionValidated(t *testing.T) {
 // log line, other peers and existing tunnels are unaffected, and a local
 // Open beyond a limit fails with ErrTooManyTunnels.
 func TestMaxTunnelsPerPeerAndTotal(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	logs := newMsgCounter()
 	n := tcpNode(t)
 	m, err := NewManager(n, WithMaxTunnels(2, 3), WithLogger(slog.New(logs)))

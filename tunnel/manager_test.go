@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshkit/meshkit/internal/leakcheck"
 	"github.com/meshkit/meshkit/rt2rt"
 	"github.com/meshkit/meshkit/transport"
 )
@@ -46,7 +47,7 @@ func newPair(t *testing.T, opts ...rt2rt.Option) *pair {
 }
 
 func TestOpenSendReceive(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	p := newPair(t)
 	ctx := ctx5s(t)
 
@@ -93,7 +94,7 @@ func TestOpenSendReceive(t *testing.T) {
 }
 
 func TestOpenErrors(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	p := newPair(t)
 	ctx := ctx5s(t)
 
@@ -151,7 +152,7 @@ func TestOptionsValidated(t *testing.T) {
 // (every frame is delayed), so every round takes the §5.2 path: exactly one
 // end renames its tunnel, and both end with the higher id.
 func TestSimultaneousCreationCrossing(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	na, nb := memNode(t, net, "xa"), memNode(t, net, "xb")
 	ca, cb := newMsgCounter(), newMsgCounter()
@@ -183,7 +184,7 @@ func TestSimultaneousCreationCrossing(t *testing.T) {
 }
 
 func TestSimultaneousCreationRealNodes(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	for _, tr := range []string{"mem", "tcp"} {
 		t.Run(tr, func(t *testing.T) {
 			var na, nb *rt2rt.Node
@@ -248,7 +249,7 @@ func rawSetup(t *testing.T, opts ...Option) (*rt2rt.Node, *Manager, *recorder, *
 }
 
 func TestSimultaneousCreationScripted(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	for _, peerWins := range []bool{true, false} {
 		t.Run(fmt.Sprintf("peerWins=%v", peerWins), func(t *testing.T) {
 			_, m, r, p := rawSetup(t)
@@ -301,7 +302,7 @@ func TestSimultaneousCreationScripted(t *testing.T) {
 }
 
 func TestTunnelNewAnswers(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	_, m, r, p := rawSetup(t)
 	require.NoError(t, m.RegisterType("storage", &recorder{refuse: errors.New("not a registry")}))
 
@@ -341,7 +342,7 @@ func TestTunnelNewAnswers(t *testing.T) {
 }
 
 func TestTunnelDestroyAnswers(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	_, m, r, p := rawSetup(t)
 	v := p.request(map[string]any{"cmd": "TUNNEL_NEW", "tunnel_id": "t-1", "type": testType, "policy": map[string]any{}})
 	require.Equal(t, 200, status(v))
@@ -371,7 +372,7 @@ func TestTunnelDestroyAnswers(t *testing.T) {
 }
 
 func TestDestroyFromGo(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	p := newPair(t)
 	ctx := ctx5s(t)
 	ta, err := p.ma.Open(ctx, p.nb.ID(), testType)
@@ -387,7 +388,7 @@ func TestDestroyFromGo(t *testing.T) {
 }
 
 func TestSetupFailureAndTimeout(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	_, m, _, p := rawSetup(t)
 	ctx := ctx5s(t)
 
@@ -420,7 +421,7 @@ func TestSetupFailureAndTimeout(t *testing.T) {
 }
 
 func TestQueueUntilWorking(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	_, m, _, p := rawSetup(t, WithQueueLimit(3))
 	ctx := ctx5s(t)
 
@@ -455,7 +456,7 @@ func TestQueueUntilWorking(t *testing.T) {
 }
 
 func TestLinkLossAndRejoin(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	p := newPair(t, rt2rt.WithRequestTimeout(2*time.Second))
 	ctx := ctx5s(t)
 	ta, err := p.ma.Open(ctx, p.nb.ID(), testType)
@@ -489,7 +490,7 @@ func TestLinkLossAndRejoin(t *testing.T) {
 }
 
 func TestDrainAndClose(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	n, m, r, p := rawSetup(t)
 	ctx := ctx5s(t)
 	v := p.request(map[string]any{"cmd": "TUNNEL_NEW", "tunnel_id": "t-1", "type": testType, "policy": map[string]any{}})
@@ -524,7 +525,7 @@ func TestDrainAndClose(t *testing.T) {
 }
 
 func TestHandlerPanicIsContained(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	_, m, r, p := rawSetup(t)
 	r.onData = func(t *Tunnel, v any) {
 		if v == "boom" {
@@ -542,7 +543,7 @@ func TestHandlerPanicIsContained(t *testing.T) {
 }
 
 func TestCallbacksMayCallBack(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	p := newPair(t)
 	ctx := ctx5s(t)
 	// B echoes every value and destroys the tunnel on "bye", from inside
@@ -574,7 +575,7 @@ func TestStateString(t *testing.T) {
 }
 
 func TestLookupAndWait(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	p := newPair(t)
 	ctx := ctx5s(t)
 	ups := make(chan string, 1)
@@ -615,7 +616,7 @@ func TestLookupAndWait(t *testing.T) {
 // A DOWN tunnel whose flush gave up (re-join failed) and whose queue is full
 // re-joins on the next Send even though that Send is refused.
 func TestFullDownQueueStillRejoins(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	nameA, nameB := "a-"+t.Name(), "b-"+t.Name()
 	na := memNode(t, net, nameA, rt2rt.WithRequestTimeout(300*time.Millisecond))
@@ -648,7 +649,7 @@ func TestFullDownQueueStillRejoins(t *testing.T) {
 }
 
 func TestUnencodableQueuedValueIsDropped(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	_, m, _, p := rawSetup(t)
 	ctx := ctx5s(t)
 	errc := make(chan error, 1)

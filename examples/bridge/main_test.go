@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -15,27 +14,9 @@ import (
 
 	"github.com/meshkit/meshkit/actor/std"
 	"github.com/meshkit/meshkit/examples/bridge/bridgeagent"
+	"github.com/meshkit/meshkit/internal/leakcheck"
 	"github.com/meshkit/meshkit/opaca/client"
 )
-
-// noLeak fails the test when goroutines started during it still run a few
-// seconds after it ended.
-func noLeak(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			<-tick.C
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<20)
-			t.Errorf("goroutines: %d before, %d after\n%s", before, n, buf[:runtime.Stack(buf, true)])
-		}
-	})
-}
 
 var (
 	readyNode     = regexp.MustCompile(`^ready node=([0-9a-f-]{36}) listen=(calvinip://127\.0\.0\.1:\d+)$`)
@@ -73,7 +54,7 @@ func start(t *testing.T, ctx context.Context, args ...string) *program {
 }
 
 func TestRunServesTheBridgeUntilCancelled(t *testing.T) {
-	noLeak(t)
+	leakcheck.NoNewGoroutines(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ctxA, stopA := context.WithCancel(ctx)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -13,33 +12,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshkit/meshkit/internal/leakcheck"
 	"github.com/meshkit/meshkit/opaca"
 	"github.com/meshkit/meshkit/opaca/client"
 )
 
-// noLeak fails the test when goroutines started during it are still running
-// a few seconds after it ended.
-func noLeak(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		// idle keep-alive connections end on their own shortly after; poll
-		// here (assert.Eventually would add goroutines of its own)
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			<-tick.C
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<20)
-			t.Errorf("goroutines: %d before, %d after\n%s", before, n, buf[:runtime.Stack(buf, true)])
-		}
-	})
-}
-
 func TestRunPrintsEveryRoundAndSummary(t *testing.T) {
-	noLeak(t)
+	leakcheck.NoNewGoroutines(t)
 	var out strings.Builder
 	start := time.Now()
 	require.NoError(t, run(context.Background(), &out, []string{"-rounds", "5"}))
@@ -74,7 +53,7 @@ func TestRunArguments(t *testing.T) {
 }
 
 func TestRunStopsWhenCancelled(t *testing.T) {
-	noLeak(t)
+	leakcheck.NoNewGoroutines(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := run(ctx, &strings.Builder{}, nil)
@@ -82,7 +61,7 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 }
 
 func TestRunTimesOut(t *testing.T) {
-	noLeak(t)
+	leakcheck.NoNewGoroutines(t)
 	// far too short to set up two platforms: run must give up and clean up
 	err := run(context.Background(), &strings.Builder{}, []string{"-timeout", "1ms"})
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
@@ -134,7 +113,7 @@ func only(cs []call, routes ...string) []call {
 // TestBallsCrossTheConnection checks with the platforms' own records, not the
 // program's output, that every ball went from A to B and back.
 func TestBallsCrossTheConnection(t *testing.T) {
-	noLeak(t)
+	leakcheck.NoNewGoroutines(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var out strings.Builder
@@ -208,7 +187,7 @@ func TestBallsCrossTheConnection(t *testing.T) {
 // so the next real return is refused and the round fails instead of being
 // counted twice.
 func TestPlayRefusesAStrayBall(t *testing.T) {
-	noLeak(t)
+	leakcheck.NoNewGoroutines(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	g, err := setup(ctx, &strings.Builder{}, slog.New(slog.DiscardHandler))
@@ -228,7 +207,7 @@ func TestPlayRefusesAStrayBall(t *testing.T) {
 }
 
 func TestPlayStopsWhenCancelled(t *testing.T) {
-	noLeak(t)
+	leakcheck.NoNewGoroutines(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	g, err := setup(ctx, &strings.Builder{}, slog.New(slog.DiscardHandler))

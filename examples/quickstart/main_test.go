@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,26 +10,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-// noLeak fails the test when goroutines started during it still run a few
-// seconds after it ended.
-func noLeak(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			<-tick.C
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<20)
-			t.Errorf("goroutines: %d before, %d after\n%s", before, n, buf[:runtime.Stack(buf, true)])
-		}
-	})
-}
+	"github.com/meshkit/meshkit/internal/leakcheck"
+)
 
 // The expected output, line by line; the groups are checked below.
 var want = []string{
@@ -51,7 +33,7 @@ var want = []string{
 }
 
 func TestRunShowsEveryStepAndAnUnbrokenSequence(t *testing.T) {
-	noLeak(t)
+	leakcheck.NoNewGoroutines(t)
 	var out strings.Builder
 	start := time.Now()
 	require.NoError(t, run(context.Background(), &out, nil))
@@ -99,7 +81,7 @@ func TestRunArguments(t *testing.T) {
 }
 
 func TestRunFailsClearlyWhenCancelled(t *testing.T) {
-	noLeak(t)
+	leakcheck.NoNewGoroutines(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := run(ctx, &strings.Builder{}, nil)
@@ -108,7 +90,7 @@ func TestRunFailsClearlyWhenCancelled(t *testing.T) {
 }
 
 func TestRunFailsWhenOutOfTime(t *testing.T) {
-	noLeak(t)
+	leakcheck.NoNewGoroutines(t)
 	var out strings.Builder
 	err := run(context.Background(), &out, []string{"-timeout", "300ms"})
 	require.Error(t, err)

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshkit/meshkit/internal/leakcheck"
 	"github.com/meshkit/meshkit/rt2rt/wire"
 )
 
@@ -110,7 +111,7 @@ func TestGoldenRegistryContents(t *testing.T) {
 // go out as captured (only to_rt_uuid changes to the Go node's id), and the
 // Go node's answers must match A's in shape and content.
 func TestGoldenReplayOverWire(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	for _, c := range []struct {
 		file  string
 		coder string
@@ -184,7 +185,7 @@ func capturedRequestKeys(t *testing.T) map[string][]string {
 // registry: each request must carry the keys Calvin's client sends, and the
 // replies, given exactly as Calvin's registry shapes them, must be read.
 func TestClientRequestShapes(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	want := capturedRequestKeys(t)
 	n := tcpNode(t)
 	m := manager(t, n)

@@ -11,13 +11,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshkit/meshkit/rt2rt"
@@ -76,30 +74,6 @@ func join(t testing.TB, from, to *rt2rt.Node) {
 	require.NoError(t, err)
 	require.Equal(t, to.ID(), id)
 	require.Eventually(t, func() bool { return linked(to, from.ID()) }, 5*time.Second, time.Millisecond)
-}
-
-// noLeaks fails the test when goroutines started by this module outlive
-// it. Call it first so that its cleanup runs last.
-func noLeaks(t *testing.T) {
-	t.Helper()
-	t.Cleanup(func() {
-		var left string
-		if !assert.Eventually(t, func() bool { left = moduleGoroutines(); return left == "" }, 5*time.Second, 5*time.Millisecond) {
-			t.Errorf("goroutines left behind:\n%s", left)
-		}
-	})
-}
-
-func moduleGoroutines() string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "created by github.com/meshkit/meshkit/") {
-			out = append(out, g)
-		}
-	}
-	return strings.Join(out, "\n\n")
 }
 
 // vectorFile opens a golden capture (§14): the shared directory seen from

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshkit/meshkit/internal/leakcheck"
 	"github.com/meshkit/meshkit/rt2rt"
 	"github.com/meshkit/meshkit/rt2rt/wire"
 	"github.com/meshkit/meshkit/transport"
@@ -55,7 +56,7 @@ func newRegistryPair(t *testing.T, tr string, opts ...Option) *registryPair {
 }
 
 func TestClientServerAllCommands(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	for _, tr := range []string{"mem", "tcp", "tcp-msgpack"} {
 		t.Run(tr, func(t *testing.T) {
 			p := newRegistryPair(t, tr)
@@ -108,7 +109,7 @@ func TestClientServerAllCommands(t *testing.T) {
 }
 
 func TestRecordsAndResolver(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	// A registry node R (local mode for its own records) and two nodes B and
 	// C over loopback TCP that register themselves; B never joined C but
 	// finds it through the registry.
@@ -206,7 +207,7 @@ func TestRecordsAndResolver(t *testing.T) {
 }
 
 func TestClientRetriesAfterLinkLoss(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	p := newRegistryPair(t, "mem")
 	ctx := ctx10s(t)
 	require.NoError(t, p.client.Set(ctx, "k", "v"), "tunnel up")
@@ -236,7 +237,7 @@ func TestClientRetriesAfterLinkLoss(t *testing.T) {
 }
 
 func TestClientTimeoutAndClose(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	n := tcpNode(t)
 	m := manager(t, n)
 	peer := dialRawPeer(t, n, "silent-registry", wire.NameJSON)
@@ -265,7 +266,7 @@ func TestClientTimeoutAndClose(t *testing.T) {
 }
 
 func TestServerRefusesWithoutRegistry(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	p := newRegistryPair(t, "mem")
 	ctx := ctx10s(t)
 	require.NoError(t, p.client.Set(ctx, "k", "v"))
@@ -326,7 +327,7 @@ func TestOptionsAndConstructors(t *testing.T) {
 }
 
 func TestConcurrentClients(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	p := newRegistryPair(t, "tcp")
 	ctx := ctx10s(t)
 	var wg sync.WaitGroup
@@ -364,7 +365,7 @@ func TestConcurrentClients(t *testing.T) {
 }
 
 func TestWriteBehind(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	net := transport.NewMemNetwork()
 	reg := memNode(t, net, "wb-registry")
 	node := memNode(t, net, "wb-node", rt2rt.WithRequestTimeout(time.Second))

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshkit/meshkit/internal/leakcheck"
 	"github.com/meshkit/meshkit/rt2rt/wire"
 	"github.com/meshkit/meshkit/tunnel"
 )
@@ -19,7 +20,7 @@ import (
 // must have the captured shapes and the runtime must end up registered
 // behind the Go node.
 func TestProxyServerConstrainedCapture(t *testing.T) {
-	noLeaks(t)
+	leakcheck.NoModuleGoroutines(t)
 	n := tcpNode(t)
 	m := manager(t, n)
 	store := NewMemStore()

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"testing"
 	"time"
 
@@ -18,30 +17,12 @@ import (
 	"github.com/meshkit/meshkit/actor/std"
 	"github.com/meshkit/meshkit/examples/bridge/bridgeagent"
 	"github.com/meshkit/meshkit/examples/bridge/mesh"
+	"github.com/meshkit/meshkit/internal/leakcheck"
 	"github.com/meshkit/meshkit/opaca"
 	"github.com/meshkit/meshkit/opaca/client"
 	"github.com/meshkit/meshkit/opaca/container"
 	"github.com/meshkit/meshkit/opaca/platform"
 )
-
-// noLeak fails the test when goroutines started during it still run a few
-// seconds after it ended.
-func noLeak(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			<-tick.C
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<20)
-			t.Errorf("goroutines: %d before, %d after\n%s", before, n, buf[:runtime.Stack(buf, true)])
-		}
-	})
-}
 
 // fixture: Calvin nodes A and B (linked over loopback calvinip), the bridge
 // agent "calvin" fronting A, hosted by a platform, and a client of the
@@ -127,7 +108,7 @@ func assertStatus(t *testing.T, want int, err error, msgAndArgs ...any) {
 }
 
 func TestNodesAndActors(t *testing.T) {
-	noLeak(t)
+	leakcheck.NoNewGoroutines(t)
 	f := setup(t)
 	var n bridgeagent.NodeInfo
 	require.NoError(t, f.invoke(t, "Nodes", nil, &n))
@@ -152,7 +133,7 @@ func TestNodesAndActors(t *testing.T) {
 }
 
 func TestCreateAndDeleteActor(t *testing.T) {
-	noLeak(t)
+	leakcheck.NoNewGoroutines(t)
 	f := setup(t)
 	// JSON numbers become the integers std.CountTimer wants
 	id := f.create(t, std.CountTimerType, map[string]any{"steps": 3, "sleep": 0.5})
@@ -188,7 +169,7 @@ func (f *fixture) waitReport(t *testing.T, id string, want int) []int64 {
 }
 
 func TestConnectReportAndMigrate(t *testing.T) {
-	noLeak(t)
+	leakcheck.NoNewGoroutines(t)
 	f := setup(t)
 	src := f.create(t, std.CountTimerType, map[string]any{"sleep": 0.005})
 	snk := f.create(t, std.SinkType, map[string]any{"store_tokens": true, "quiet": true})
@@ -261,7 +242,7 @@ func readArrival(t *testing.T, lines *bufio.Scanner) bridgeagent.Arrival {
 }
 
 func TestInjectAndStream(t *testing.T) {
-	noLeak(t)
+	leakcheck.NoNewGoroutines(t)
 	f := setup(t)
 	snk := f.create(t, std.SinkType, map[string]any{"store_tokens": true, "quiet": true})
 	src := f.create(t, std.CountTimerType, map[string]any{"sleep": 10})
@@ -363,7 +344,7 @@ func (f *fixture) waitReportAny(t *testing.T, id string, want int) []any {
 // to B, and reads on: its tokens keep arriving at the tap on A, over the
 // network now, with none lost or repeated.
 func TestWatchFollowsMigration(t *testing.T) {
-	noLeak(t)
+	leakcheck.NoNewGoroutines(t)
 	f := setup(t)
 	src := f.create(t, std.CountTimerType, map[string]any{"sleep": 0.005})
 	snk := f.create(t, std.SinkType, map[string]any{"quiet": true})

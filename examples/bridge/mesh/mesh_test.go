@@ -2,7 +2,6 @@ package mesh_test
 
 import (
 	"context"
-	"runtime"
 	"testing"
 	"time"
 
@@ -12,27 +11,11 @@ import (
 	"github.com/meshkit/meshkit/actor"
 	"github.com/meshkit/meshkit/actor/std"
 	"github.com/meshkit/meshkit/examples/bridge/mesh"
+	"github.com/meshkit/meshkit/internal/leakcheck"
 )
 
-func noLeak(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			<-tick.C
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<20)
-			t.Errorf("goroutines: %d before, %d after\n%s", before, n, buf[:runtime.Stack(buf, true)])
-		}
-	})
-}
-
 func TestTwoNodesFlowAndMigrate(t *testing.T) {
-	noLeak(t)
+	leakcheck.NoNewGoroutines(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	a, err := mesh.Start(ctx, "calvinip://127.0.0.1:0", nil, nil)
@@ -67,7 +50,7 @@ func TestTwoNodesFlowAndMigrate(t *testing.T) {
 }
 
 func TestStartErrors(t *testing.T) {
-	noLeak(t)
+	leakcheck.NoNewGoroutines(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err := mesh.Start(ctx, "bogus://x", nil, nil)
