@@ -30,4 +30,16 @@
 //
 // Execute is the server logic as a function: one decoded sub-message in,
 // the REPLY out. Server, local Client and tests share it.
+//
+// # Limits
+//
+// Peers write the registry, so what they can make a node hold is bounded:
+//
+//   - WithMaxKeys (default 100000): keys of a MemStore, plain values, sets
+//     and index entries together; ErrStoreFull, response 503.
+//   - WithMaxBytes (default 64 MiB): estimated size of a MemStore's
+//     contents; ErrStoreFull, response 503. A refused write stores
+//     nothing; reads, deletes and removals keep working.
+//   - WithMaxPending (default 65536): requests a Server queues per tunnel;
+//     later ones are dropped (their clients time out).
 package storage

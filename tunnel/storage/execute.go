@@ -14,8 +14,9 @@ import (
 // TUNNEL_DATA payload: a *wire.StorageRequest or any other decoded value.
 //
 // Shapes (§6.2): GET (found), GET_CONCAT and GET_INDEX answer with "value";
-// the others, a GET of a missing key (404) and malformed requests (400)
-// answer with "response". Key-based commands echo "key".
+// the others, a GET of a missing key (404), malformed requests (400) and
+// writes refused by a full store (ErrStoreFull, 503) answer with
+// "response". Key-based commands echo "key".
 func Execute(ctx context.Context, st Store, value any) *wire.TunnelReply {
 	req, ok := value.(*wire.StorageRequest)
 	if !ok {
@@ -96,6 +97,10 @@ func statusOf(err error) int {
 		return wire.StatusNotFound
 	case errors.Is(err, ErrBadRequest):
 		return wire.StatusBadRequest
+	case errors.Is(err, ErrStoreFull):
+		// 503 rather than 500: the registry works, and the write may
+		// succeed once records are deleted.
+		return wire.StatusServiceUnavailable
 	}
 	return wire.StatusInternalError
 }

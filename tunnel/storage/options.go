@@ -28,6 +28,8 @@ type options struct {
 	timeout     time.Duration
 	maxPending  int
 	writeBehind int
+	maxKeys     int   // MemStore limits; 0 = default
+	maxBytes    int64 // MemStore limits; 0 = default
 }
 
 func buildOptions(opts []Option) (options, error) {

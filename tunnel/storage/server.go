@@ -29,7 +29,10 @@ type Server struct {
 
 // NewServer registers a registry server on m's node. Use WithStore to share
 // a store with a local Client (NewLocalClient) so the node's own records
-// live in the same registry.
+// live in the same registry. Without WithStore the server creates a
+// MemStore bounded by WithMaxKeys and WithMaxBytes (or their defaults); a
+// write over those limits is answered with response 503 and the link and
+// the other keys keep working.
 func NewServer(m *tunnel.Manager, opts ...Option) (*Server, error) {
 	if m == nil {
 		return nil, fmt.Errorf("%w: nil manager", ErrInvalidOption)
@@ -38,8 +41,12 @@ func NewServer(m *tunnel.Manager, opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.store == nil {
-		o.store = NewMemStore()
+	switch {
+	case o.store == nil:
+		o.store = newMemStore(o.maxKeys, o.maxBytes)
+	case o.maxKeys != 0 || o.maxBytes != 0:
+		// Silently ignoring a limit would leave the registry unbounded.
+		return nil, fmt.Errorf("%w: WithMaxKeys and WithMaxBytes bound the server's own MemStore; set them on the store given to WithStore", ErrInvalidOption)
 	}
 	ep, err := endpointFor(m, o.logger)
 	if err != nil {

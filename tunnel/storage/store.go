@@ -33,13 +33,16 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("storage: %s %q: status %d", e.Cmd, e.Key, e.Status)
 }
 
-// Is makes a 404 match ErrNotFound and a 400 match ErrBadRequest.
+// Is makes a 404 match ErrNotFound, a 400 ErrBadRequest and a 503
+// ErrStoreFull (a meshkit registry answers 503 only for a full store).
 func (e *StatusError) Is(target error) bool {
 	switch target {
 	case ErrNotFound:
 		return e.Status == 404
 	case ErrBadRequest:
 		return e.Status == 400
+	case ErrStoreFull:
+		return e.Status == 503
 	}
 	return false
 }
@@ -76,11 +79,15 @@ type Store interface {
 // MemStore is the in-memory Store with the semantics of Calvin's
 // storage_type = "local". Sets keep insertion order so that replies are
 // deterministic. The zero value is not usable; use NewMemStore.
+//
+// A MemStore is bounded (WithMaxKeys, WithMaxBytes): a write that would
+// exceed a limit fails with ErrStoreFull and changes nothing.
 type MemStore struct {
 	mu      sync.RWMutex
 	values  map[string]any
 	sets    map[string]*orderedSet
 	indexes map[string]*indexEntry // keyed by the encoded level list
+	lim     memLimits
 }
 
 type indexEntry struct {
@@ -88,12 +95,33 @@ type indexEntry struct {
 	set    *orderedSet
 }
 
-// NewMemStore returns an empty in-memory store.
-func NewMemStore() *MemStore {
+// NewMemStore returns an empty in-memory store with the default limits
+// (DefaultMaxKeys, DefaultMaxBytes).
+func NewMemStore() *MemStore { return newMemStore(0, 0) }
+
+// NewMemStoreWith returns an empty in-memory store with the limits set by
+// WithMaxKeys and WithMaxBytes; other options are ignored.
+func NewMemStoreWith(opts ...Option) (*MemStore, error) {
+	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newMemStore(o.maxKeys, o.maxBytes), nil
+}
+
+// newMemStore uses the default for a zero limit.
+func newMemStore(maxKeys int, maxBytes int64) *MemStore {
+	if maxKeys == 0 {
+		maxKeys = DefaultMaxKeys
+	}
+	if maxBytes == 0 {
+		maxBytes = DefaultMaxBytes
+	}
 	return &MemStore{
 		values:  make(map[string]any),
 		sets:    make(map[string]*orderedSet),
 		indexes: make(map[string]*indexEntry),
+		lim:     memLimits{maxKeys: maxKeys, maxBytes: maxBytes},
 	}
 }
 
@@ -110,33 +138,54 @@ func (s *MemStore) Get(_ context.Context, key string) (any, error) {
 	return cloneValue(v), nil
 }
 
-// Set implements Store.
+// Set implements Store. It fails with ErrStoreFull when a new key or a
+// larger value would exceed the store's limits.
 func (s *MemStore) Set(_ context.Context, key string, value any) error {
 	value = cloneValue(value)
+	size := sizeOf(value)
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	grow, newKeys := keyCost(key)+size, 1
+	if old, ok := s.values[key]; ok {
+		grow, newKeys = size-sizeOf(old), 0
+	}
+	if err := s.admit(fmt.Sprintf("SET %q", key), newKeys, grow); err != nil {
+		return err
+	}
 	s.values[key] = value
-	s.mu.Unlock()
+	s.lim.bytes += grow
 	return nil
 }
 
 // Delete implements Store.
 func (s *MemStore) Delete(_ context.Context, key string) error {
 	s.mu.Lock()
-	delete(s.values, key)
+	if old, ok := s.values[key]; ok {
+		delete(s.values, key)
+		s.lim.bytes -= keyCost(key) + sizeOf(old)
+	}
 	s.mu.Unlock()
 	return nil
 }
 
-// Append implements Store.
+// Append implements Store. It fails with ErrStoreFull, adding nothing,
+// when a new key or the new members would exceed the store's limits.
 func (s *MemStore) Append(_ context.Context, key string, items []any) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	set := s.sets[key]
+	grow, newKeys := int64(0), 0
 	if set == nil {
 		set = newOrderedSet()
-		s.sets[key] = set
+		grow, newKeys = keyCost(key), 1
 	}
+	grow += set.addCost(items)
+	if err := s.admit(fmt.Sprintf("APPEND %q", key), newKeys, grow); err != nil {
+		return err
+	}
+	s.sets[key] = set
 	set.add(items)
+	s.lim.bytes += grow
 	return nil
 }
 
@@ -145,9 +194,10 @@ func (s *MemStore) Remove(_ context.Context, key string, items []any) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if set := s.sets[key]; set != nil {
-		set.remove(items)
+		s.lim.bytes -= set.remove(items)
 		if set.len() == 0 {
 			delete(s.sets, key)
+			s.lim.bytes -= keyCost(key)
 		}
 	}
 	return nil
@@ -164,17 +214,26 @@ func (s *MemStore) GetConcat(_ context.Context, key string) ([]any, error) {
 	return out, nil
 }
 
-// AddIndex implements Store.
+// AddIndex implements Store. It fails with ErrStoreFull, adding nothing,
+// when a new index entry or the new members would exceed the store's
+// limits.
 func (s *MemStore) AddIndex(_ context.Context, index []string, items []any) error {
 	k := levelsKey(index)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.indexes[k]
+	grow, newKeys := int64(0), 0
 	if e == nil {
 		e = &indexEntry{levels: append([]string(nil), index...), set: newOrderedSet()}
-		s.indexes[k] = e
+		grow, newKeys = levelsCost(k, index), 1
 	}
+	grow += e.set.addCost(items)
+	if err := s.admit(fmt.Sprintf("ADD_INDEX %q", index), newKeys, grow); err != nil {
+		return err
+	}
+	s.indexes[k] = e
 	e.set.add(items)
+	s.lim.bytes += grow
 	return nil
 }
 
@@ -184,9 +243,10 @@ func (s *MemStore) RemoveIndex(_ context.Context, index []string, items []any) e
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e := s.indexes[k]; e != nil {
-		e.set.remove(items)
+		s.lim.bytes -= e.set.remove(items)
 		if e.set.len() == 0 {
 			delete(s.indexes, k)
+			s.lim.bytes -= levelsCost(k, e.levels)
 		}
 	}
 	return nil
@@ -240,6 +300,25 @@ func newOrderedSet() *orderedSet { return &orderedSet{index: make(map[string]int
 
 func (s *orderedSet) len() int { return len(s.items) }
 
+// addCost is what add(items) would add to the store's size: the members
+// not in the set yet, each counted once.
+func (s *orderedSet) addCost(items []any) int64 {
+	var n int64
+	var seen map[string]bool
+	for _, it := range items {
+		k := itemKey(it)
+		if _, ok := s.index[k]; ok || seen[k] {
+			continue
+		}
+		if seen == nil {
+			seen = map[string]bool{}
+		}
+		seen[k] = true
+		n += memberCost(k, it)
+	}
+	return n
+}
+
 func (s *orderedSet) add(items []any) {
 	for _, it := range items {
 		k := itemKey(it)
@@ -264,17 +343,19 @@ func (s *orderedSet) addSet(o *orderedSet) {
 	}
 }
 
-func (s *orderedSet) remove(items []any) {
+// remove removes items and returns the size they took (memberCost).
+func (s *orderedSet) remove(items []any) (freed int64) {
 	removed := false
 	for _, it := range items {
 		k := itemKey(it)
-		if _, ok := s.index[k]; ok {
+		if i, ok := s.index[k]; ok {
 			delete(s.index, k)
+			freed += memberCost(k, s.items[i])
 			removed = true
 		}
 	}
 	if !removed {
-		return
+		return 0
 	}
 	// Compact in one pass so that removing many items stays linear.
 	n := 0
@@ -288,6 +369,7 @@ func (s *orderedSet) remove(items []any) {
 	}
 	clear(s.items[n:])
 	s.items, s.keys = s.items[:n], s.keys[:n]
+	return freed
 }
 
 func (s *orderedSet) appendTo(dst []any) []any {
