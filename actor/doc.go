@@ -36,4 +36,16 @@
 // Wake when the network changed a queue; the node binding uses ExportState,
 // ImportActor and Disconnect for PORT_CONNECT, PORT_DISCONNECT and
 // migration.
+//
+// # Limits
+//
+// Peers create actors (ACTOR_NEW) and connections (PORT_CONNECT), so both
+// are bounded per runtime, with sentinel errors and 503 on the wire:
+//
+//   - WithMaxActors (default 10000): hosted actors, shadows and arrivals in
+//     progress included; ErrTooManyActors, ACTOR_NEW 503 (the source keeps
+//     the actor).
+//   - WithMaxPortConnections (default 256): connections per port, for an
+//     outport the peers its queue keeps a reader for; ErrTooManyConnections,
+//     PORT_CONNECT 503. Reconnecting a known pair is always allowed.
 package actor

@@ -43,6 +43,12 @@ var (
 	ErrClosed = errors.New("actor: runtime closed")
 	// ErrSysObject: a system object (timer, stdout) cannot be opened or used.
 	ErrSysObject = errors.New("actor: system object")
+	// ErrTooManyActors: the runtime hosts as many actors as WithMaxActors
+	// allows (an ACTOR_NEW over the limit is answered 503).
+	ErrTooManyActors = errors.New("actor: too many actors")
+	// ErrTooManyConnections: the port has as many connections as
+	// WithMaxPortConnections allows (a PORT_CONNECT over it is answered 503).
+	ErrTooManyConnections = errors.New("actor: too many connections on port")
 	// ErrBadOption: an option given to a constructor is invalid.
 	ErrBadOption = errors.New("actor: bad option")
 )

@@ -363,9 +363,14 @@ func (n *Network) onActorNew(_ context.Context, in *rt2rt.Incoming) {
 	if !n.goBackground(func(ctx context.Context) {
 		if _, err := n.rt.ImportActor(ctx, m.State.ActorType, m.State.ActorState); err != nil {
 			n.cfg.log.Warn("ACTOR_NEW refused", "actor", id, "err", err)
-			if errors.Is(err, ErrBadState) || errors.Is(err, ErrDuplicateActor) {
+			switch {
+			case errors.Is(err, ErrTooManyActors):
+				// 503 tells the source nothing was created here, so it
+				// restores the actor (arrived) instead of dropping it.
+				done(wire.StatusServiceUnavailable)
+			case errors.Is(err, ErrBadState) || errors.Is(err, ErrDuplicateActor):
 				done(wire.StatusBadRequest)
-			} else {
+			default:
 				done(wire.StatusInternalError)
 			}
 			return

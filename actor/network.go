@@ -442,6 +442,13 @@ func (n *Network) onPortConnect(_ context.Context, in *rt2rt.Incoming) {
 		// The connection would not travel with the actor: the peer tries
 		// again once the actor has arrived (where the registry says).
 		reply(in, wire.StatusServiceUnavailable, nil)
+	case errors.Is(err, ErrTooManyConnections):
+		// 503, not 400: the request is well formed and may succeed once
+		// connections are removed, and Calvin's requester answers 400 (and
+		// 404) with registry look-ups and retries, which would multiply a
+		// flood.
+		n.cfg.log.Warn("PORT_CONNECT refused", "port", local, "peer_node", peer, "peer_port", m.PortID, "err", err)
+		reply(in, wire.StatusServiceUnavailable, nil)
 	case err != nil:
 		n.cfg.log.Warn("PORT_CONNECT failed", "port", local, "peer_port", m.PortID, "err", err)
 		reply(in, wire.StatusNotFound, nil) // no-op when the 200 already left

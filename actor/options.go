@@ -22,6 +22,9 @@ type config struct {
 	stdout  io.Writer
 	caps    []string
 	burst   int
+
+	maxActors    int
+	maxPortConns int
 }
 
 // WithNodeID sets the id of the node the runtime belongs to (default: a new UUID).
@@ -112,6 +115,37 @@ func WithBurst(n int) Option {
 	}
 }
 
+// WithMaxActors bounds the actors the runtime hosts, shadows and actors
+// being created or arriving included (default DefaultMaxActors, 10000).
+// Over the limit CreateActor and ImportActor fail with ErrTooManyActors and
+// an ACTOR_NEW is answered 503, so the migrating side keeps its actor.
+// n must be at least 1.
+func WithMaxActors(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("%w: max actors %d < 1", ErrBadOption, n)
+		}
+		c.maxActors = n
+		return nil
+	}
+}
+
+// WithMaxPortConnections bounds the connections of one port (default
+// DefaultMaxPortConnections, 256): for an outport, the peer ports its queue
+// keeps a reader for, which outlive temporary disconnects. A new connection
+// over the limit fails with ErrTooManyConnections (Connect, or
+// Network.ConnectRemote for its local port) and a PORT_CONNECT is answered
+// 503; reconnecting a known pair always works. n must be at least 1.
+func WithMaxPortConnections(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("%w: max port connections %d < 1", ErrBadOption, n)
+		}
+		c.maxPortConns = n
+		return nil
+	}
+}
+
 func newConfig(opts []Option) (*config, error) {
 	c := &config{
 		log:     slog.New(slog.DiscardHandler),
@@ -120,6 +154,9 @@ func newConfig(opts []Option) (*config, error) {
 		stdout:  os.Stdout,
 		caps:    Capabilities(),
 		burst:   256,
+
+		maxActors:    DefaultMaxActors,
+		maxPortConns: DefaultMaxPortConnections,
 	}
 	for _, o := range opts {
 		if o == nil {

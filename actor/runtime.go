@@ -102,6 +102,7 @@ type Runtime struct {
 	obs    Observer
 	caps   map[string]bool
 	burst  int
+	lim    limits
 
 	stdoutMu sync.Mutex
 	stdout   io.Writer
@@ -129,6 +130,7 @@ func NewRuntime(opts ...Option) (*Runtime, error) {
 		obs:    c.obs,
 		caps:   map[string]bool{},
 		burst:  c.burst,
+		lim:    limits{maxActors: c.maxActors, maxPortConns: c.maxPortConns},
 		stdout: c.stdout,
 		actors: map[string]*instance{},
 		ports:  map[string]*port{},
@@ -194,7 +196,8 @@ func InApp(appID string) CreateOption { return func(c *createConfig) { c.app = a
 
 // CreateActor creates an actor of a registered type with keyword arguments
 // (spec §11.1: unknown names fail; "name" is the instance name). It returns
-// the actor id. The actor fires once all its ports are connected.
+// the actor id. The actor fires once all its ports are connected. Beyond
+// the runtime's actor limit (WithMaxActors) it fails with ErrTooManyActors.
 func (r *Runtime) CreateActor(ctx context.Context, typeName string, args map[string]any, opts ...CreateOption) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
@@ -218,6 +221,11 @@ func (r *Runtime) CreateActor(ctx context.Context, typeName string, args map[str
 	if cc.id == "" {
 		cc.id = uuid.NewString()
 	}
+	release, err := r.reserveActor(cc.id, "create")
+	if err != nil {
+		return "", err
+	}
+	defer release()
 	a := r.newInstance(cc.id, name, t)
 	for _, pn := range t.Inports {
 		a.inports = append(a.inports, r.newPort(a, In, pn, uuid.NewString(), t.PortProperties[pn]))
@@ -573,7 +581,8 @@ func (r *Runtime) lockActor(id string) (*instance, error) {
 
 // Connect connects an outport to an inport, both on this runtime. No token
 // is serialised: tokens move between the two queues directly. Reconnecting
-// the same pair keeps the queue positions.
+// the same pair keeps the queue positions. A new connection beyond a port's
+// limit (WithMaxPortConnections) fails with ErrTooManyConnections.
 func (r *Runtime) Connect(ctx context.Context, outPortID, inPortID string) error {
 	return r.connect(ctx, outPortID, inPortID, "")
 }
@@ -620,6 +629,12 @@ func (r *Runtime) connect(ctx context.Context, outPortID, inPortID, own string) 
 	}
 	if len(ip.conns) > 0 && ip.findConn(op.id) < 0 {
 		return fmt.Errorf("%w: inport %q already has a writer (fan-in needs a collect routing)", ErrBadConnection, ip.id)
+	}
+	if err := r.admitConn(op, ip.id); err != nil {
+		return err
+	}
+	if err := r.admitConn(ip, op.id); err != nil {
+		return err
 	}
 	if err := op.ensureQueue(); err != nil {
 		return err
@@ -730,6 +745,9 @@ func (r *Runtime) AttachEndpoint(portID, peerPortID string, ep Endpoint) (*token
 	if p.dir == In && len(p.conns) > 0 && p.findConn(peerPortID) < 0 {
 		return nil, fmt.Errorf("%w: inport %q already has a writer", ErrBadConnection, portID)
 	}
+	if err := r.admitConn(p, peerPortID); err != nil {
+		return nil, err
+	}
 	if err := p.ensureQueue(); err != nil {
 		return nil, err
 	}
@@ -750,6 +768,8 @@ func (r *Runtime) AttachEndpoint(portID, peerPortID string, ep Endpoint) (*token
 // and returns its queue and direction: the queue is created if needed and,
 // for an outport, peerPortID becomes one of its readers (positions of an
 // earlier connection of the same pair are kept). Call AttachEndpoint next.
+// A new peer beyond the port's limit (WithMaxPortConnections) fails with
+// ErrTooManyConnections.
 func (r *Runtime) RemoteQueue(portID, peerPortID string) (*token.FIFO, Direction, error) {
 	r.mu.RLock()
 	p, ok := r.ports[portID]
@@ -765,6 +785,11 @@ func (r *Runtime) RemoteQueue(portID, peerPortID string) (*token.FIFO, Direction
 	}
 	if p.dir == In && len(p.conns) > 0 && p.findConn(peerPortID) < 0 {
 		return nil, "", fmt.Errorf("%w: inport %q already has a writer", ErrBadConnection, portID)
+	}
+	// Checked before AddReader: every reader of an outport holds its queue
+	// back, and a peer can name as many made-up ports as it likes.
+	if err := r.admitConn(p, peerPortID); err != nil {
+		return nil, "", err
 	}
 	if err := p.ensureQueue(); err != nil {
 		return nil, "", err

@@ -169,7 +169,8 @@ func ImportShadow() ImportOption { return func(c *importConfig) { c.forceShade =
 // capability) becomes a shadow actor that holds ports and state, never fires
 // and exports the state back unchanged. The ports are not connected; the
 // caller reconnects them (prev_connections). It returns whether a shadow
-// was created.
+// was created. Beyond the runtime's actor limit (WithMaxActors) it fails
+// with ErrTooManyActors before decoding anything.
 func (r *Runtime) ImportActor(ctx context.Context, actorType string, actorState map[string]any, opts ...ImportOption) (shadow bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
@@ -178,6 +179,13 @@ func (r *Runtime) ImportActor(ctx context.Context, actorType string, actorState 
 	for _, o := range opts {
 		o(&ic)
 	}
+	priv, _ := actorState["private"].(map[string]any)
+	id, _ := priv["_id"].(string) // for the error only; decodeState checks it
+	release, err := r.reserveActor(id, "import")
+	if err != nil {
+		return false, err
+	}
+	defer release()
 	a, err := r.decodeState(actorType, actorState, ic.forceShade)
 	if err != nil {
 		return false, err
