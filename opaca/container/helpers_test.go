@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshkit/meshkit/internal/httpprobe"
 	"github.com/meshkit/meshkit/opaca"
 )
 
@@ -195,21 +196,8 @@ type response struct {
 
 func do(t testing.TB, method, url, body string, hdr ...string) response {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	require.NoError(t, err)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return response{resp.StatusCode, resp.Header, string(b)}
+	r := httpprobe.Do(t, method, url, body, hdr...)
+	return response{r.Status, r.Header, r.Body}
 }
 
 // errorBody decodes an ErrorResponse and checks its shape.

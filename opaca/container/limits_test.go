@@ -1,12 +1,10 @@
 package container
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshkit/meshkit/internal/httpprobe"
 	"github.com/meshkit/meshkit/opaca"
 )
 
@@ -71,39 +70,22 @@ func TestSlowClientsCutOff(t *testing.T) {
 	hc := &http.Client{Transport: tr}
 
 	// slow headers, one byte every 10 ms: 1000 bytes would take 10 s
-	cutOff := make(chan bool, 1)
+	type slow struct {
+		cut bool
+		err error
+	}
+	cutOff := make(chan slow, 1)
 	go func() {
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			cutOff <- false
-			return
-		}
-		defer conn.Close()
-		closed := make(chan struct{})
-		go func() { _, _ = io.Copy(io.Discard, conn); close(closed) }()
-		req := "GET /info HTTP/1.1\r\nHost: x\r\nX-Slow: " + strings.Repeat("a", 1000)
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; i < len(req); i++ {
-			select {
-			case <-closed:
-				cutOff <- true
-				return
-			case <-tick.C:
-			}
-			if _, err := conn.Write([]byte{req[i]}); err != nil {
-				cutOff <- true
-				return
-			}
-		}
-		cutOff <- false
+		cut, _, err := httpprobe.SlowHeaders(addr, 10*time.Millisecond, 1000)
+		cutOff <- slow{cut, err}
 	}()
 	n := 0
 wait:
 	for {
 		select {
-		case cut := <-cutOff:
-			assert.True(t, cut, "slow header client never cut off")
+		case r := <-cutOff:
+			require.NoError(t, r.err)
+			assert.True(t, r.cut, "slow header client never cut off")
 			break wait
 		default:
 		}
@@ -117,37 +99,9 @@ wait:
 	assert.Positive(t, n, "others served meanwhile")
 
 	// slow body
-	conn, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	defer conn.Close()
 	body := `{"x":1,"y":2}` + strings.Repeat(" ", 500)
-	_, err = io.WriteString(conn, "POST /invoke/Add/a1 HTTP/1.1\r\nHost: x\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n")
+	resp, cut, err := httpprobe.SlowBody(addr, "POST", "/invoke/Add/a1", "", body, 10*time.Millisecond)
 	require.NoError(t, err)
-	answered := make(chan *http.Response, 1)
-	go func() {
-		defer close(answered)
-		if resp, err := http.ReadResponse(bufio.NewReader(conn), nil); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			answered <- resp
-		}
-	}()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	cut := false
-	var resp *http.Response
-send:
-	for i := 0; i < len(body); i++ {
-		select {
-		case resp = <-answered:
-			cut = true
-			break send
-		case <-tick.C:
-		}
-		if _, err := conn.Write([]byte{body[i]}); err != nil {
-			resp, cut = <-answered, true
-			break
-		}
-	}
 	require.True(t, cut, "slow body never cut off")
 	if resp != nil {
 		assert.Equal(t, http.StatusRequestTimeout, resp.StatusCode)

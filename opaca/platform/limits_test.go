@@ -1,14 +1,11 @@
 package platform
 
 import (
-	"bufio"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshkit/meshkit/internal/httpprobe"
 	"github.com/meshkit/meshkit/opaca"
 	"github.com/meshkit/meshkit/opaca/sample"
 )
@@ -72,35 +70,6 @@ func TestBodyLimitEveryRoute(t *testing.T) {
 	assert.Equal(t, 200, code, body)
 }
 
-// slowHeaders writes a request whose header never ends, one byte per tick,
-// and reports when the server closed the connection (or the byte budget
-// ran out, which means it never did).
-func slowHeaders(t *testing.T, addr string, tick time.Duration, budget int) (cutOff bool, sent int) {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	defer conn.Close()
-	closed := make(chan struct{})
-	go func() {
-		defer close(closed)
-		_, _ = io.Copy(io.Discard, conn) // returns when the server closes
-	}()
-	req := "GET /info HTTP/1.1\r\nHost: " + addr + "\r\nX-Slow: " + strings.Repeat("a", budget)
-	ticker := time.NewTicker(tick)
-	defer ticker.Stop()
-	for i := 0; i < len(req); i++ {
-		select {
-		case <-closed:
-			return true, i
-		case <-ticker.C:
-		}
-		if _, err := conn.Write([]byte{req[i]}); err != nil {
-			return true, i
-		}
-	}
-	return false, len(req)
-}
-
 // TestSlowlorisCutOff: a client that sends its headers byte by byte is cut
 // off by the read-header timeout while other clients are served; a client
 // that sends a JSON body too slowly gets 408.
@@ -112,13 +81,14 @@ func TestSlowlorisCutOff(t *testing.T) {
 	type result struct {
 		cut  bool
 		sent int
+		err  error
 	}
 	const slowClients = 5
 	done := make(chan result, slowClients)
 	for i := 0; i < slowClients; i++ {
 		go func() {
-			cut, sent := slowHeaders(t, addr, 10*time.Millisecond, 1000) // would take ≥ 10 s
-			done <- result{cut, sent}
+			cut, sent, err := httpprobe.SlowHeaders(addr, 10*time.Millisecond, 1000) // would take ≥ 10 s
+			done <- result{cut, sent, err}
 		}()
 	}
 	// the others are served while the slow ones hang on
@@ -127,6 +97,7 @@ func TestSlowlorisCutOff(t *testing.T) {
 		select {
 		case r := <-done:
 			pending--
+			require.NoError(t, r.err)
 			assert.True(t, r.cut, "slow client was never cut off (sent %d bytes)", r.sent)
 		default:
 			_, err := tp.c.Invoke(context.Background(), "Add", "agent1", map[string]int{"x": 1, "y": 2})
@@ -136,42 +107,12 @@ func TestSlowlorisCutOff(t *testing.T) {
 	}
 	assert.Positive(t, served)
 
-	// slow body: complete headers, then the body byte by byte
-	conn, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	defer conn.Close()
+	// slow body: complete headers, then the body byte by byte; the server
+	// answers 408, or (when the client's unread bytes make the close a
+	// reset) the connection just ends: either way it stopped waiting
 	body := `{"x":1,"y":2}` + strings.Repeat(" ", 500)
-	_, err = io.WriteString(conn, "POST /invoke/Add/agent1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "+
-		strconv.Itoa(len(body))+"\r\n\r\n")
+	resp, cut, err := httpprobe.SlowBody(addr, "POST", "/invoke/Add/agent1", "application/json", body, 10*time.Millisecond)
 	require.NoError(t, err)
-	// the server answers 408, or (when the client's unread bytes make the
-	// close a reset) the connection just ends: either way it stopped waiting
-	answered := make(chan *http.Response, 1)
-	go func() {
-		defer close(answered)
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			answered <- resp
-		}
-	}()
-	ticker := time.NewTicker(10 * time.Millisecond)
-	defer ticker.Stop()
-	cut := false
-	var resp *http.Response
-send:
-	for i := 0; i < len(body); i++ {
-		select {
-		case resp = <-answered:
-			cut = true
-			break send
-		case <-ticker.C:
-		}
-		if _, err := conn.Write([]byte{body[i]}); err != nil {
-			resp, cut = <-answered, true
-			break
-		}
-	}
 	require.True(t, cut, "the slow body was never cut off")
 	if resp != nil {
 		assert.Equal(t, http.StatusRequestTimeout, resp.StatusCode)
