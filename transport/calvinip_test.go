@@ -176,16 +176,26 @@ func rawDial(t *testing.T, l Listener) net.Conn {
 	return nc
 }
 
-func TestCalvinIPFramesSplitAcrossWrites(t *testing.T) {
-	checkNoLeaks(t)
+// rawConn listens on a loopback calvinip port, connects to it with a plain
+// TCP socket and returns the socket and the accepted Conn; they and the
+// listener are closed when the test ends.
+func rawConn(t *testing.T) (net.Conn, Conn) {
+	t.Helper()
 	ctx := context.Background()
 	l, err := newCalvinIP(t).Listen(ctx, "calvinip://127.0.0.1:0")
 	require.NoError(t, err)
-	defer l.Close()
+	t.Cleanup(func() { _ = l.Close() })
 	nc := rawDial(t, l)
 	c, err := l.Accept(ctx)
 	require.NoError(t, err)
-	defer c.Close()
+	t.Cleanup(func() { _ = c.Close() })
+	return nc, c
+}
+
+func TestCalvinIPFramesSplitAcrossWrites(t *testing.T) {
+	checkNoLeaks(t)
+	ctx := context.Background()
+	nc, c := rawConn(t)
 
 	var wire []byte
 	for i := range 50 {
@@ -244,14 +254,8 @@ func TestCalvinIPOversizeFromPeerClosesOnlyThatConn(t *testing.T) {
 func TestCalvinIPTruncatedFrame(t *testing.T) {
 	checkNoLeaks(t)
 	ctx := context.Background()
-	l, err := newCalvinIP(t).Listen(ctx, "calvinip://127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	nc := rawDial(t, l)
-	c, err := l.Accept(ctx)
-	require.NoError(t, err)
-	defer c.Close()
-	_, err = nc.Write([]byte{0, 0, 0, 10, 'a', 'b', 'c'})
+	nc, c := rawConn(t)
+	_, err := nc.Write([]byte{0, 0, 0, 10, 'a', 'b', 'c'})
 	require.NoError(t, err)
 	require.NoError(t, nc.(*net.TCPConn).CloseWrite())
 	_, err = c.Recv(ctx)
@@ -311,13 +315,7 @@ func TestCalvinIPSendBlocksUntilContextDone(t *testing.T) {
 func TestCalvinIPRecvCancelKeepsConnection(t *testing.T) {
 	checkNoLeaks(t)
 	ctx := context.Background()
-	l, err := newCalvinIP(t).Listen(ctx, "calvinip://127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	nc := rawDial(t, l)
-	c, err := l.Accept(ctx)
-	require.NoError(t, err)
-	defer c.Close()
+	nc, c := rawConn(t)
 
 	// Cancelled while waiting for a frame.
 	cctx, cancel := context.WithCancel(ctx)
@@ -328,7 +326,7 @@ func TestCalvinIPRecvCancelKeepsConnection(t *testing.T) {
 
 	// Cancelled in the middle of a frame: the next Recv completes it.
 	wire := AppendFrame(nil, []byte("split in two"))
-	_, err = nc.Write(wire[:6])
+	_, err := nc.Write(wire[:6])
 	require.NoError(t, err)
 	tctx, tcancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer tcancel()

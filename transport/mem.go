@@ -551,8 +551,7 @@ type memConn struct {
 	inbox                 *boundedQueue[[]byte]
 
 	// reader side (single Recv goroutine)
-	batch [][]byte
-	next  int
+	rb recvBatch
 
 	mu    sync.Mutex
 	cause error
@@ -738,28 +737,11 @@ func (c *memConn) stopDelay() {
 // Recv returns the next frame from the inbox, serving a swapped-out batch
 // without locking.
 func (c *memConn) Recv(ctx context.Context) ([]byte, error) {
-	for {
-		if c.dead.Load() {
-			return nil, c.closedErr()
-		}
-		if c.next < len(c.batch) {
-			f := c.batch[c.next]
-			c.batch[c.next] = nil
-			c.next++
-			return f, nil
-		}
-		c.batch = c.inbox.take(c.batch[:0])
-		c.next = 0
-		if len(c.batch) > 0 {
-			continue
-		}
-		if err := c.inbox.wait(ctx); err != nil {
-			if ctx.Err() != nil && !c.inbox.isClosed() {
-				return nil, err
-			}
-			return nil, c.closedErr()
-		}
+	f, closed, err := c.rb.recv(ctx, c.inbox, &c.dead)
+	if closed {
+		return nil, c.closedErr()
 	}
+	return f, err
 }
 
 // Close closes both ends; the peer still reads frames that had arrived.

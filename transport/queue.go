@@ -2,7 +2,9 @@ package transport
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // boundedQueue is a multi-producer, single-consumer queue with a length
@@ -157,5 +159,52 @@ func (q *boundedQueue[T]) isClosed() bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// queueFrame is Send of a connection with a writer goroutine (calvinip,
+// ws): it queues frame on out, blocking while out is full, and refuses a
+// frame over maxFrame without queueing it.
+func queueFrame(ctx context.Context, out *boundedQueue[[]byte], frame []byte, maxFrame int, remote string) error {
+	if len(frame) > maxFrame {
+		return fmt.Errorf("transport: send to %s: %w", remote, errFrameTooLarge(uint64(len(frame)), maxFrame))
+	}
+	return out.push(ctx, frame)
+}
+
+// recvBatch is the receiving side of a connection whose frames arrive
+// through a queue (mem, ws): Recv takes the whole backlog in one step and
+// serves it without locking. Only the one Recv goroutine uses it.
+type recvBatch struct {
+	frames [][]byte
+	next   int
+}
+
+// recv returns the next frame of q. closed reports that the connection is
+// done: dead is set (closed locally or cut) or q was closed and drained; the
+// caller then returns its own closed error. Otherwise, without a frame, err
+// is ctx's error.
+func (b *recvBatch) recv(ctx context.Context, q *boundedQueue[[]byte], dead *atomic.Bool) (frame []byte, closed bool, err error) {
+	for {
+		if dead.Load() {
+			return nil, true, nil
+		}
+		if b.next < len(b.frames) {
+			f := b.frames[b.next]
+			b.frames[b.next] = nil
+			b.next++
+			return f, false, nil
+		}
+		b.frames = q.take(b.frames[:0])
+		b.next = 0
+		if len(b.frames) > 0 {
+			continue
+		}
+		if err := q.wait(ctx); err != nil {
+			if ctx.Err() != nil && !q.isClosed() {
+				return nil, false, err
+			}
+			return nil, true, nil
+		}
 	}
 }

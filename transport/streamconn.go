@@ -101,10 +101,7 @@ func (c *streamConn) RemoteURI() string { return c.remote }
 
 // Send queues frame for the writer goroutine.
 func (c *streamConn) Send(ctx context.Context, frame []byte) error {
-	if len(frame) > c.maxFrame {
-		return fmt.Errorf("transport: send to %s: %w", c.remote, errFrameTooLarge(uint64(len(frame)), c.maxFrame))
-	}
-	return c.out.push(ctx, frame)
+	return queueFrame(ctx, c.out, frame, c.maxFrame, c.remote)
 }
 
 // writeLoop drains the queue into the buffered writer and flushes only when

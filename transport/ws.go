@@ -233,8 +233,7 @@ type wsConn struct {
 	flushed flushTracker
 
 	// Recv side
-	batch           [][]byte
-	next            int
+	rb              recvBatch
 	reportedFraming bool
 
 	writerDone, readerDone chan struct{}
@@ -267,10 +266,7 @@ func (c *wsConn) LocalURI() string  { return c.local }
 func (c *wsConn) RemoteURI() string { return c.remote }
 
 func (c *wsConn) Send(ctx context.Context, frame []byte) error {
-	if len(frame) > c.maxFrame {
-		return fmt.Errorf("transport: send to %s: %w", c.remote, errFrameTooLarge(uint64(len(frame)), c.maxFrame))
-	}
-	return c.out.push(ctx, frame)
+	return queueFrame(ctx, c.out, frame, c.maxFrame, c.remote)
 }
 
 func (c *wsConn) writeLoop() {
@@ -335,37 +331,20 @@ func (c *wsConn) readLoop() {
 }
 
 func (c *wsConn) Recv(ctx context.Context) ([]byte, error) {
-	for {
-		if c.dead.Load() {
-			return nil, c.closedErr()
-		}
-		if c.next < len(c.batch) {
-			f := c.batch[c.next]
-			c.batch[c.next] = nil
-			c.next++
-			return f, nil
-		}
-		c.batch = c.in.take(c.batch[:0])
-		c.next = 0
-		if len(c.batch) > 0 {
-			continue
-		}
-		if err := c.in.wait(ctx); err != nil {
-			if ctx.Err() != nil && !c.in.isClosed() {
-				return nil, err
-			}
-			c.mu.Lock()
-			cause := c.cause
-			c.mu.Unlock()
-			// A framing failure is reported as itself once, like on
-			// calvinip; later calls say closed.
-			if errors.Is(cause, ErrFrameTooLarge) && !c.reportedFraming {
-				c.reportedFraming = true
-				return nil, cause
-			}
-			return nil, closedErr(c.remote, cause)
-		}
+	f, closed, err := c.rb.recv(ctx, c.in, &c.dead)
+	if !closed {
+		return f, err
 	}
+	c.mu.Lock()
+	cause := c.cause
+	c.mu.Unlock()
+	// A framing failure is reported as itself once, like on calvinip; later
+	// calls say closed.
+	if errors.Is(cause, ErrFrameTooLarge) && !c.reportedFraming {
+		c.reportedFraming = true
+		return nil, cause
+	}
+	return nil, closedErr(c.remote, cause)
 }
 
 // closeWith closes once. With drain (the peer went away or failed) Recv
