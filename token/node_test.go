@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshkit/meshkit/internal/testnet"
 	"github.com/meshkit/meshkit/rt2rt"
 	"github.com/meshkit/meshkit/transport"
 	"github.com/meshkit/meshkit/tunnel"
@@ -158,66 +158,22 @@ func cutWhileProgressing(stop <-chan struct{}, period time.Duration, every uint6
 }
 
 // relay is a loopback TCP proxy whose connections can be killed, to cut a
-// calvinip link the way a network failure does.
-type relay struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
-	wg     sync.WaitGroup
-}
+// calvinip link the way a network failure does (testnet.Relay, with the
+// names this package's tests and benchmarks use).
+type relay struct{ *testnet.Relay }
 
-func newRelay(t testing.TB, target string) *relay {
+func newRelay(t testing.TB, target string) relay {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	r, err := testnet.NewRelay(target)
 	require.NoError(t, err)
-	r := &relay{ln: ln, target: target}
-	r.wg.Add(1)
-	go r.accept()
-	t.Cleanup(r.close)
-	return r
+	t.Cleanup(func() { _ = r.Close() })
+	return relay{r}
 }
 
-func (r *relay) uri() string { return "calvinip://" + r.ln.Addr().String() }
-
-func (r *relay) accept() {
-	defer r.wg.Done()
-	for {
-		c, err := r.ln.Accept()
-		if err != nil {
-			return
-		}
-		d, err := net.Dial("tcp", r.target)
-		if err != nil {
-			_ = c.Close()
-			continue
-		}
-		r.mu.Lock()
-		r.conns = append(r.conns, c, d)
-		r.mu.Unlock()
-		r.wg.Add(2)
-		go func() { defer r.wg.Done(); _, _ = io.Copy(d, c); _ = d.Close(); _ = c.Close() }()
-		go func() { defer r.wg.Done(); _, _ = io.Copy(c, d); _ = c.Close(); _ = d.Close() }()
-	}
-}
+func (r relay) uri() string { return "calvinip://" + r.Addr() }
 
 // kill closes every relayed connection: both nodes see the link die.
-func (r *relay) kill() int {
-	r.mu.Lock()
-	conns := r.conns
-	r.conns = nil
-	r.mu.Unlock()
-	for _, c := range conns {
-		_ = c.Close()
-	}
-	return len(conns) / 2
-}
-
-func (r *relay) close() {
-	_ = r.ln.Close()
-	r.kill()
-	r.wg.Wait()
-}
+func (r relay) kill() int { return r.Kill() }
 
 func hostPort(uri string) string {
 	const p = "calvinip://"
