@@ -44,66 +44,9 @@ func scanValue(b []byte, i, depth int) (int, error) {
 		end, _, err := scanString(b, i)
 		return end, err
 	case c == '{':
-		if depth >= maxScanDepth {
-			return 0, errors.New("JSON nested too deeply")
-		}
-		i = skipWS(b, i+1)
-		if i < len(b) && b[i] == '}' {
-			return i + 1, nil
-		}
-		for {
-			if i >= len(b) || b[i] != '"' {
-				return 0, errSyntax
-			}
-			end, _, err := scanString(b, i)
-			if err != nil {
-				return 0, err
-			}
-			i = skipWS(b, end)
-			if i >= len(b) || b[i] != ':' {
-				return 0, errSyntax
-			}
-			i = skipWS(b, i+1)
-			if i, err = scanValue(b, i, depth+1); err != nil {
-				return 0, err
-			}
-			i = skipWS(b, i)
-			if i >= len(b) {
-				return 0, errSyntax
-			}
-			if b[i] == '}' {
-				return i + 1, nil
-			}
-			if b[i] != ',' {
-				return 0, errSyntax
-			}
-			i = skipWS(b, i+1)
-		}
+		return scanObject(b, i, depth, nil)
 	case c == '[':
-		if depth >= maxScanDepth {
-			return 0, errors.New("JSON nested too deeply")
-		}
-		i = skipWS(b, i+1)
-		if i < len(b) && b[i] == ']' {
-			return i + 1, nil
-		}
-		for {
-			var err error
-			if i, err = scanValue(b, i, depth+1); err != nil {
-				return 0, err
-			}
-			i = skipWS(b, i)
-			if i >= len(b) {
-				return 0, errSyntax
-			}
-			if b[i] == ']' {
-				return i + 1, nil
-			}
-			if b[i] != ',' {
-				return 0, errSyntax
-			}
-			i = skipWS(b, i+1)
-		}
+		return scanArray(b, i, depth, nil)
 	case c == 't':
 		return scanLiteral(b, i, "true")
 	case c == 'f':
@@ -115,6 +58,92 @@ func scanValue(b []byte, i, depth int) (int, error) {
 		return end, err
 	}
 	return 0, errSyntax
+}
+
+// scanObject scans the object starting at b[i] == '{', nested depth deep,
+// and returns the index just after it. fn, unless nil, is called for each
+// member with its raw key (without quotes) and its value.
+func scanObject(b []byte, i, depth int, fn func(key []byte, escaped bool, val []byte) error) (int, error) {
+	if depth >= maxScanDepth {
+		return 0, errors.New("JSON nested too deeply")
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, nil
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return 0, errSyntax
+		}
+		kend, esc, err := scanString(b, i)
+		if err != nil {
+			return 0, err
+		}
+		key := b[i+1 : kend-1]
+		i = skipWS(b, kend)
+		if i >= len(b) || b[i] != ':' {
+			return 0, errSyntax
+		}
+		i = skipWS(b, i+1)
+		end, err := scanValue(b, i, depth+1)
+		if err != nil {
+			return 0, err
+		}
+		if fn != nil {
+			if err := fn(key, esc, b[i:end]); err != nil {
+				return 0, err
+			}
+		}
+		var done bool
+		if i, done, err = afterItem(b, end, '}'); err != nil || done {
+			return i, err
+		}
+	}
+}
+
+// scanArray scans the array starting at b[i] == '[', nested depth deep, and
+// returns the index just after it. fn, unless nil, is called for each
+// element with its index and value.
+func scanArray(b []byte, i, depth int, fn func(idx int, val []byte) error) (int, error) {
+	if depth >= maxScanDepth {
+		return 0, errors.New("JSON nested too deeply")
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return i + 1, nil
+	}
+	for n := 0; ; n++ {
+		end, err := scanValue(b, i, depth+1)
+		if err != nil {
+			return 0, err
+		}
+		if fn != nil {
+			if err := fn(n, b[i:end]); err != nil {
+				return 0, err
+			}
+		}
+		var done bool
+		if i, done, err = afterItem(b, end, ']'); err != nil || done {
+			return i, err
+		}
+	}
+}
+
+// afterItem skips from b[i], just after a member or element, past the
+// comma to the next item (done false) or past close, the end of the object
+// or array (done true).
+func afterItem(b []byte, i int, close byte) (next int, done bool, err error) {
+	i = skipWS(b, i)
+	if i >= len(b) {
+		return 0, false, errSyntax
+	}
+	if b[i] == close {
+		return i + 1, true, nil
+	}
+	if b[i] != ',' {
+		return 0, false, errSyntax
+	}
+	return skipWS(b, i+1), false, nil
 }
 
 func scanLiteral(b []byte, i int, lit string) (int, error) {
@@ -231,44 +260,8 @@ func eachMember(b []byte, fn func(key []byte, escaped bool, val []byte) error) e
 	if len(b) == 0 || b[0] != '{' {
 		return errSyntax
 	}
-	i := skipWS(b, 1)
-	if i < len(b) && b[i] == '}' {
-		return nil
-	}
-	for i < len(b) {
-		if b[i] != '"' {
-			return errSyntax
-		}
-		kend, esc, err := scanString(b, i)
-		if err != nil {
-			return err
-		}
-		key := b[i+1 : kend-1]
-		i = skipWS(b, kend)
-		if i >= len(b) || b[i] != ':' {
-			return errSyntax
-		}
-		i = skipWS(b, i+1)
-		vend, err := scanValue(b, i, 1)
-		if err != nil {
-			return err
-		}
-		if err := fn(key, esc, b[i:vend]); err != nil {
-			return err
-		}
-		i = skipWS(b, vend)
-		if i >= len(b) {
-			return errSyntax
-		}
-		if b[i] == '}' {
-			return nil
-		}
-		if b[i] != ',' {
-			return errSyntax
-		}
-		i = skipWS(b, i+1)
-	}
-	return errSyntax
+	_, err := scanObject(b, 0, 0, fn)
+	return err
 }
 
 // eachElem calls fn for each element of the array b (one valid value,
@@ -277,31 +270,8 @@ func eachElem(b []byte, fn func(idx int, val []byte) error) error {
 	if len(b) == 0 || b[0] != '[' {
 		return errSyntax
 	}
-	i := skipWS(b, 1)
-	if i < len(b) && b[i] == ']' {
-		return nil
-	}
-	for n := 0; i < len(b); n++ {
-		end, err := scanValue(b, i, 1)
-		if err != nil {
-			return err
-		}
-		if err := fn(n, b[i:end]); err != nil {
-			return err
-		}
-		i = skipWS(b, end)
-		if i >= len(b) {
-			return errSyntax
-		}
-		if b[i] == ']' {
-			return nil
-		}
-		if b[i] != ',' {
-			return errSyntax
-		}
-		i = skipWS(b, i+1)
-	}
-	return errSyntax
+	_, err := scanArray(b, 0, 0, fn)
+	return err
 }
 
 // decodeKey returns the string value of a raw key or string content.

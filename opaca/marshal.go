@@ -25,9 +25,7 @@ func (p RuntimePlatform) MarshalJSON() ([]byte, error) {
 func (c AgentContainer) MarshalJSON() ([]byte, error) {
 	type plain AgentContainer
 	x := plain(c)
-	if x.Arguments == nil {
-		x.Arguments = Arguments{}
-	}
+	x.Arguments = nonNilMap(x.Arguments)
 	x.Agents = nonNilSlice(x.Agents)
 	return json.Marshal(x)
 }
@@ -69,9 +67,7 @@ func (p ImageParameter) MarshalJSON() ([]byte, error) {
 func (p PostAgentContainer) MarshalJSON() ([]byte, error) {
 	type plain PostAgentContainer
 	x := plain(p)
-	if x.Arguments == nil {
-		x.Arguments = Arguments{}
-	}
+	x.Arguments = nonNilMap(x.Arguments)
 	return json.Marshal(x)
 }
 
