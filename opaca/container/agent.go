@@ -62,6 +62,37 @@ type stream struct {
 	post PostStreamHandler
 }
 
+func (a *action) name() string { return a.desc.Name }
+func (s *stream) name() string { return s.desc.Name }
+
+// putNamed replaces the elements of list named name with v, or appends v
+// when there is none.
+func putNamed[T interface{ name() string }](list []T, name string, v T) []T {
+	replaced := false
+	for i, old := range list {
+		if old.name() == name {
+			list[i] = v
+			replaced = true
+		}
+	}
+	if !replaced {
+		list = append(list, v)
+	}
+	return list
+}
+
+// dropNamed removes the first element of list named name (into a new
+// backing array, so slices handed out before stay as they were); it reports
+// whether there was one.
+func dropNamed[T interface{ name() string }](list []T, name string) ([]T, bool) {
+	for i, x := range list {
+		if x.name() == name {
+			return append(list[:i:i], list[i+1:]...), true
+		}
+	}
+	return list, false
+}
+
 // AgentOption configures an Agent.
 type AgentOption func(*Agent) error
 
@@ -200,16 +231,7 @@ func (a *Agent) AddActionWith(name string, h ActionHandler, chg []ChangeOption, 
 		}
 	}
 	a.mu.Lock()
-	replaced := false
-	for i, old := range a.actions {
-		if old.desc.Name == name {
-			a.actions[i] = act
-			replaced = true
-		}
-	}
-	if !replaced {
-		a.actions = append(a.actions, act)
-	}
+	a.actions = putNamed(a.actions, name, act)
 	c := a.container
 	a.mu.Unlock()
 	c.changed(chg)
@@ -219,14 +241,8 @@ func (a *Agent) AddActionWith(name string, h ActionHandler, chg []ChangeOption, 
 // RemoveAction removes an action; it reports whether it existed.
 func (a *Agent) RemoveAction(name string, opts ...ChangeOption) bool {
 	a.mu.Lock()
-	found := false
-	for i, act := range a.actions {
-		if act.desc.Name == name {
-			a.actions = append(a.actions[:i:i], a.actions[i+1:]...)
-			found = true
-			break
-		}
-	}
+	var found bool
+	a.actions, found = dropNamed(a.actions, name)
 	c := a.container
 	a.mu.Unlock()
 	if found {
@@ -256,16 +272,7 @@ func (a *Agent) addStream(s *stream, opts []ChangeOption) error {
 		return errors.New("container: empty stream name")
 	}
 	a.mu.Lock()
-	replaced := false
-	for i, old := range a.streams {
-		if old.desc.Name == s.desc.Name {
-			a.streams[i] = s
-			replaced = true
-		}
-	}
-	if !replaced {
-		a.streams = append(a.streams, s)
-	}
+	a.streams = putNamed(a.streams, s.desc.Name, s)
 	c := a.container
 	a.mu.Unlock()
 	c.changed(opts)
@@ -275,14 +282,8 @@ func (a *Agent) addStream(s *stream, opts []ChangeOption) error {
 // RemoveStream removes a stream; it reports whether it existed.
 func (a *Agent) RemoveStream(name string, opts ...ChangeOption) bool {
 	a.mu.Lock()
-	found := false
-	for i, s := range a.streams {
-		if s.desc.Name == name {
-			a.streams = append(a.streams[:i:i], a.streams[i+1:]...)
-			found = true
-			break
-		}
-	}
+	var found bool
+	a.streams, found = dropNamed(a.streams, name)
 	c := a.container
 	a.mu.Unlock()
 	if found {

@@ -530,17 +530,8 @@ func (p *Platform) handleContainerLogin(w http.ResponseWriter, r *http.Request) 
 		writeError(w, errNotFound)
 		return
 	}
-	body, err := p.readBody(w, r)
+	login, err := p.decodeLogin(w, r)
 	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if len(strings.TrimSpace(string(body))) == 0 {
-		writeError(w, apiErr(http.StatusBadRequest, "Missing request body."))
-		return
-	}
-	var login opaca.Login
-	if err := decodeStrict(body, &login); err != nil {
 		writeError(w, err)
 		return
 	}

@@ -29,18 +29,26 @@ func userErr(err error) error {
 	return err
 }
 
-func (p *Platform) handleLogin(w http.ResponseWriter, r *http.Request) {
+// decodeLogin reads the Login body of the platform's and a container's
+// /login: a missing body is a 400.
+func (p *Platform) decodeLogin(w http.ResponseWriter, r *http.Request) (opaca.Login, error) {
+	var login opaca.Login
 	body, err := p.readBody(w, r)
 	if err != nil {
-		writeError(w, err)
-		return
+		return login, err
 	}
 	if len(strings.TrimSpace(string(body))) == 0 {
-		writeError(w, apiErr(http.StatusBadRequest, "Missing request body."))
-		return
+		return login, apiErr(http.StatusBadRequest, "Missing request body.")
 	}
-	var login opaca.Login
 	if err := decodeStrict(body, &login); err != nil {
+		return login, err
+	}
+	return login, nil
+}
+
+func (p *Platform) handleLogin(w http.ResponseWriter, r *http.Request) {
+	login, err := p.decodeLogin(w, r)
+	if err != nil {
 		writeError(w, err)
 		return
 	}

@@ -120,6 +120,24 @@ func (p *Platform) candidates(rq routeQuery) []candidate {
 	return out
 }
 
+// agentAPI is what a candidate forwards agent calls to: the Agent
+// Container API of a local container or the platform API of a connected
+// platform.
+type agentAPI interface {
+	Send(ctx context.Context, agentID string, msg opaca.Message, opts ...client.CallOption) error
+	Broadcast(ctx context.Context, channel string, msg opaca.Message, opts ...client.CallOption) error
+	GetStream(ctx context.Context, stream, agentID string, opts ...client.CallOption) (io.ReadCloser, error)
+	PostStream(ctx context.Context, stream, agentID string, body io.Reader, opts ...client.CallOption) error
+}
+
+// api returns the client a candidate's agent calls go through.
+func (c candidate) api() agentAPI {
+	if c.local != nil {
+		return c.local.cc
+	}
+	return c.peer.cl
+}
+
 // containersOf returns the container descriptions a candidate offers.
 func (c candidate) containers() []opaca.AgentContainer {
 	if c.local != nil {
@@ -200,6 +218,15 @@ func (p *Platform) invokeCtx(ctx context.Context, timeoutSec int) (context.Conte
 		return context.WithTimeout(ctx, p.cfg.forwardTimeout)
 	}
 	return ctx, func() {} // the request context alone bounds the call
+}
+
+// writeUnserved answers an agent call that no candidate served: with the
+// error of the last candidate that failed, or 404 when none could take it.
+func writeUnserved(w http.ResponseWriter, lastErr error) {
+	if lastErr == nil {
+		lastErr = errNotFound
+	}
+	writeError(w, lastErr)
 }
 
 func (p *Platform) observeForward(ctx context.Context, receiver string, start time.Time, err error) {
@@ -308,11 +335,7 @@ func (p *Platform) handleSend(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	if lastErr != nil {
-		writeError(w, lastErr)
-		return
-	}
-	writeError(w, errNotFound)
+	writeUnserved(w, lastErr)
 }
 
 func (p *Platform) sendTo(ctx context.Context, c candidate, agentID string, msg opaca.Message, rq routeQuery) error {
@@ -320,12 +343,7 @@ func (p *Platform) sendTo(ctx context.Context, c candidate, agentID string, msg 
 	defer cancel()
 	p.recordForward(ctx, c.receiver())
 	start := time.Now()
-	var err error
-	if c.local != nil {
-		err = c.local.cc.Send(cctx, agentID, msg, rq.callOpts()...)
-	} else {
-		err = c.peer.cl.Send(cctx, agentID, msg, rq.callOpts()...)
-	}
+	err := c.api().Send(cctx, agentID, msg, rq.callOpts()...)
 	p.observeForward(ctx, c.receiver(), start, err)
 	return err
 }
@@ -360,12 +378,7 @@ func (p *Platform) handleBroadcast(w http.ResponseWriter, r *http.Request) {
 			defer cancel()
 			p.recordForward(ctx, c.receiver())
 			start := time.Now()
-			var err error
-			if c.local != nil {
-				err = c.local.cc.Broadcast(cctx, channel, msg, rq.callOpts()...)
-			} else {
-				err = c.peer.cl.Broadcast(cctx, channel, msg, rq.callOpts()...)
-			}
+			err := c.api().Broadcast(cctx, channel, msg, rq.callOpts()...)
 			p.observeForward(ctx, c.receiver(), start, err)
 			if err != nil {
 				mu.Lock()
@@ -407,13 +420,7 @@ func (p *Platform) handleGetStream(w http.ResponseWriter, r *http.Request) {
 		sctx, cancel := context.WithCancel(ctx)
 		headerTimer := time.AfterFunc(streamHeaderTimeout, cancel)
 		start := time.Now()
-		var rc io.ReadCloser
-		var err error
-		if c.local != nil {
-			rc, err = c.local.cc.GetStream(sctx, stream, agentID, p.streamOpts(ctx, c, rq)...)
-		} else {
-			rc, err = c.peer.cl.GetStream(sctx, stream, agentID, p.streamOpts(ctx, c, rq)...)
-		}
+		rc, err := c.api().GetStream(sctx, stream, agentID, p.streamOpts(ctx, c, rq)...)
 		headerStopped := headerTimer.Stop()
 		p.observeForward(ctx, c.receiver(), start, err)
 		if err == nil && !headerStopped {
@@ -435,11 +442,7 @@ func (p *Platform) handleGetStream(w http.ResponseWriter, r *http.Request) {
 		cancel()
 		return
 	}
-	if lastErr != nil {
-		writeError(w, lastErr)
-		return
-	}
-	writeError(w, errNotFound)
+	writeUnserved(w, lastErr)
 }
 
 // copyFlush relays a stream unbuffered.
@@ -499,12 +502,7 @@ func (p *Platform) handlePostStream(w http.ResponseWriter, r *http.Request) {
 		p.recordForward(ctx, c.receiver())
 		opts := append(p.streamOpts(ctx, c, rq), client.ContentType(ct))
 		start := time.Now()
-		var err error
-		if c.local != nil {
-			err = c.local.cc.PostStream(ctx, stream, agentID, body, opts...)
-		} else {
-			err = c.peer.cl.PostStream(ctx, stream, agentID, body, opts...)
-		}
+		err := c.api().PostStream(ctx, stream, agentID, body, opts...)
 		p.observeForward(ctx, c.receiver(), start, err)
 		if err != nil {
 			lastErr = downstreamErr(c.receiver(), err)
@@ -513,11 +511,7 @@ func (p *Platform) handlePostStream(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	if lastErr != nil {
-		writeError(w, lastErr)
-		return
-	}
-	writeError(w, errNotFound)
+	writeUnserved(w, lastErr)
 }
 
 func (p *Platform) handleAgents(w http.ResponseWriter, r *http.Request) {
