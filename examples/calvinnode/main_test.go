@@ -7,9 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
@@ -19,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshkit/meshkit/internal/testproc"
 )
 
 var readyLine = regexp.MustCompile(`^ready id=(\S+) listen=(calvinip://127\.0\.0\.1:\d+) control=(127\.0\.0\.1:\d+|)$`)
@@ -125,13 +125,7 @@ func TestRunBadFlags(t *testing.T) {
 
 // TestBinarySIGTERM builds the program and stops it with SIGTERM.
 func TestBinarySIGTERM(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a binary")
-	}
-	bin := filepath.Join(t.TempDir(), "calvinnode")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run())
+	bin := testproc.Build(t, "calvinnode")
 
 	cmd := exec.Command(bin, "-listen", "calvinip://127.0.0.1:0", "-control", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshkit/meshkit/internal/testproc"
 	"github.com/meshkit/meshkit/opaca"
 	"github.com/meshkit/meshkit/opaca/client"
 	"github.com/meshkit/meshkit/opaca/sample"
@@ -38,16 +38,7 @@ func TestHelperProcess(t *testing.T) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("API_PORT"))
-	if err != nil {
-		os.Exit(2)
-	}
-	go func() { _ = c.Serve(ln) }()
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
-	<-sig
-	_ = c.Close()
-	os.Exit(0)
+	testproc.ServeUntilSignal(os.Getenv("API_PORT"), c.Serve, c.Close)
 }
 
 type program struct {
@@ -284,13 +275,7 @@ func TestDefaults(t *testing.T) {
 // TestProgramBinary builds the program and runs it as a real process:
 // the ready line is the only stdout output and SIGTERM exits with 0.
 func TestProgramBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the program")
-	}
-	bin := filepath.Join(t.TempDir(), "platform")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run())
+	bin := testproc.Build(t, "platform")
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "LOG_LEVEL=debug")
 	stdout, err := cmd.StdoutPipe()

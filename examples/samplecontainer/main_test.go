@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshkit/meshkit/internal/testproc"
 	"github.com/meshkit/meshkit/opaca"
 )
 
@@ -113,13 +113,7 @@ func TestRunBadFlags(t *testing.T) {
 // TestProgram builds the binary and drives it as the platform would: as a
 // local-process image with API_PORT and TOKEN, stopped with SIGTERM.
 func TestProgram(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the program")
-	}
-	bin := filepath.Join(t.TempDir(), "samplecontainer")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run())
+	bin := testproc.Build(t, "samplecontainer")
 
 	port := freePort(t)
 	cmd := exec.Command(bin)

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshkit/meshkit/internal/testproc"
 	"github.com/meshkit/meshkit/opaca"
 	"github.com/meshkit/meshkit/opaca/client"
 )
@@ -39,18 +39,11 @@ func TestHelperProcess(t *testing.T) {
 		fmt.Fprintln(os.Stderr, "secret leaked into the container")
 		os.Exit(3)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:"+env["API_PORT"])
-	if err != nil {
-		os.Exit(2)
-	}
-	fmt.Println("fake container listening") // goes to the platform's stderr
 	srv := &http.Server{Handler: newFakeAC(env)}
-	go func() { _ = srv.Serve(ln) }()
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
-	<-sig
-	_ = srv.Close()
-	os.Exit(0)
+	testproc.ServeUntilSignal(env["API_PORT"], func(ln net.Listener) error {
+		fmt.Println("fake container listening") // goes to the platform's stderr
+		return srv.Serve(ln)
+	}, srv.Close)
 }
 
 type syncBuffer struct {

@@ -156,10 +156,10 @@ func TestCreateAndDeleteActor(t *testing.T) {
 }
 
 // waitReport polls an actor's report on A through the bridge until it holds
-// want tokens.
-func (f *fixture) waitReport(t *testing.T, id string, want int) []int64 {
+// want tokens, decoded as Ts.
+func waitReport[T any](t *testing.T, f *fixture, id string, want int) []T {
 	t.Helper()
-	var tokens []int64
+	var tokens []T
 	require.Eventually(t, func() bool {
 		tokens = nil
 		require.NoError(t, f.invoke(t, "Report", map[string]any{"actor": id}, &tokens))
@@ -196,7 +196,7 @@ func TestConnectReportAndMigrate(t *testing.T) {
 	info, _ = f.a.Runtime.Actor(snk)
 	op, _ := f.a.Runtime.PortID(src, actor.Out, "integer")
 	assert.Equal(t, []string{op}, info.Inports[0].Peers)
-	k := len(f.waitReport(t, snk, 5))
+	k := len(waitReport[int64](t, f, snk, 5))
 
 	var moved bridgeagent.Migrated
 	require.NoError(t, f.invoke(t, "Migrate", map[string]any{"actor": snk, "node": f.b.ID()}, &moved))
@@ -221,7 +221,7 @@ func TestConnectReportAndMigrate(t *testing.T) {
 	snk2 := f.create(t, std.SinkType, map[string]any{"store_tokens": true, "quiet": true})
 	require.NoError(t, f.invoke(t, "Migrate", map[string]any{"actor": src, "node": f.b.ID()}, &moved))
 	require.NoError(t, f.invoke(t, "Connect", map[string]any{"actor": snk2, "port": "token", "peer_node": f.b.ID(), "peer_port_id": op}, nil))
-	tokens = f.waitReport(t, snk2, 3)
+	tokens = waitReport[int64](t, f, snk2, 3)
 	assert.Positive(t, tokens[0])
 
 	// the first sink, now on B, still got an unbroken sequence
@@ -253,7 +253,7 @@ func TestInjectAndStream(t *testing.T) {
 
 	var inj bridgeagent.Injected
 	require.NoError(t, f.invoke(t, "Inject", map[string]any{"actor": snk, "port": "token", "token": "first"}, &inj))
-	assert.Equal(t, []any{"first"}, f.waitReportAny(t, snk, 1))
+	assert.Equal(t, []any{"first"}, waitReport[any](t, f, snk, 1))
 
 	var w bridgeagent.Watching
 	require.NoError(t, f.invoke(t, "Watch", map[string]any{"actor": snk, "port": "token"}, &w))
@@ -274,7 +274,7 @@ func TestInjectAndStream(t *testing.T) {
 		assert.Equal(t, bridgeagent.PortRef{Actor: snk, Port: "token"}, ar.PortRef)
 		assert.Equal(t, tok, ar.Token)
 	}
-	assert.Equal(t, []any{"first", 2.5, map[string]any{"k": "v"}, true}, f.waitReportAny(t, snk, 4))
+	assert.Equal(t, []any{"first", 2.5, map[string]any{"k": "v"}, true}, waitReport[any](t, f, snk, 4))
 
 	assertStatus(t, http.StatusNotFound, f.invoke(t, "Inject", map[string]any{"actor": "nobody", "port": "token", "token": 1}, &inj))
 	assertStatus(t, http.StatusNotFound, f.invoke(t, "Inject", map[string]any{"actor": snk, "port": "nope", "token": 1}, &inj))
@@ -326,18 +326,6 @@ func (f *fixture) helperIDs(t *testing.T) []string {
 		}
 	}
 	return ids
-}
-
-// waitReportAny polls a report on A until it holds want values.
-func (f *fixture) waitReportAny(t *testing.T, id string, want int) []any {
-	t.Helper()
-	var tokens []any
-	require.Eventually(t, func() bool {
-		tokens = nil
-		require.NoError(t, f.invoke(t, "Report", map[string]any{"actor": id}, &tokens))
-		return len(tokens) >= want
-	}, 10*time.Second, 5*time.Millisecond)
-	return tokens
 }
 
 // TestWatchFollowsMigration watches a timer's outport, migrates the timer
