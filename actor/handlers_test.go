@@ -131,8 +131,9 @@ func TestActorNewFromCalvinState(t *testing.T) {
 	info, ok := a.rt.Actor(id)
 	require.True(t, ok, "the actor stays after a failed reconnect")
 	assert.Equal(t, "xflow:src", info.Name)
-	// A second ACTOR_NEW for a hosted actor: 400, the actor is kept.
-	assert.Equal(t, 400, request(t, b, a, msg).Status)
+	// The same source asking again (it lost the answer) gets the first
+	// outcome, not a 400 for a duplicate; the actor is kept, once.
+	assert.Equal(t, 500, request(t, b, a, msg).Status)
 	_, ok = a.rt.Actor(id)
 	assert.True(t, ok)
 	// Without connections it is answered 200 at once; an unknown type

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
+	"github.com/meshkit/meshkit/rt2rt/wire"
 )
 
 // Snapshot is what a node needs to come back with its actors after a
@@ -14,43 +14,68 @@ import (
 // in the form ACTOR_NEW carries them. Network.Suspend takes it and
 // Network.Resume brings the actors back, on a node with the same id.
 type Snapshot struct {
-	NodeID string          `msgpack:"node_id"`
-	Actors []SnapshotActor `msgpack:"actors"`
+	NodeID string
+	Actors []SnapshotActor
 }
 
 // SnapshotActor is one actor of a Snapshot.
 type SnapshotActor struct {
-	Type  string         `msgpack:"type"`
-	State map[string]any `msgpack:"state"`
+	Type  string
+	State map[string]any
 	// PrevConnections is ACTOR_NEW's prev_connections (spec §9.1).
-	PrevConnections map[string]any `msgpack:"prev_connections"`
+	PrevConnections map[string]any
 }
 
-// MarshalBinary encodes the snapshot (msgpack), e.g. to keep it on disk.
+// MarshalBinary encodes the snapshot, e.g. to keep it on disk, with the
+// msgpack coder of the wire (the one that carries actor states between
+// nodes, so every state that can migrate can be saved).
 func (s *Snapshot) MarshalBinary() ([]byte, error) {
-	// The plain type, or msgpack would call MarshalBinary again.
-	return msgpack.Marshal((*plainSnapshot)(s))
+	actors := make([]any, len(s.Actors))
+	for i, a := range s.Actors {
+		// nil maps stay nil (the coder writes a typed nil map as {}).
+		var state, prev any
+		if a.State != nil {
+			state = a.State
+		}
+		if a.PrevConnections != nil {
+			prev = a.PrevConnections
+		}
+		actors[i] = map[string]any{"type": a.Type, "state": state, "prev_connections": prev}
+	}
+	b, err := wire.Msgpack.EncodeValue(nil, map[string]any{"node_id": s.NodeID, "actors": actors})
+	if err != nil {
+		return nil, fmt.Errorf("%w: snapshot: %w", ErrBadState, err)
+	}
+	return b, nil
 }
 
-type plainSnapshot Snapshot
-
-// UnmarshalBinary decodes what MarshalBinary wrote. It checks the shape of
-// every actor so that Resume does not meet a half-decoded snapshot.
+// UnmarshalBinary decodes what MarshalBinary wrote. The decoder is the
+// wire's, hardened against hostile input; the shape of every actor is
+// checked so that Resume does not meet a half-decoded snapshot.
 func (s *Snapshot) UnmarshalBinary(b []byte) error {
-	var out Snapshot
-	if err := msgpack.Unmarshal(b, (*plainSnapshot)(&out)); err != nil {
+	v, err := wire.Msgpack.DecodeValue(b)
+	if err != nil {
 		return fmt.Errorf("%w: snapshot: %w", ErrBadState, err)
 	}
-	if out.NodeID == "" {
-		return fmt.Errorf("%w: snapshot without node id", ErrBadState)
+	m, _ := v.(map[string]any)
+	node, _ := m["node_id"].(string)
+	list, ok := m["actors"].([]any)
+	if node == "" || (!ok && m["actors"] != nil) {
+		return fmt.Errorf("%w: snapshot without node id or actor list", ErrBadState)
 	}
-	for i, a := range out.Actors {
-		if a.Type == "" || a.State == nil {
-			return fmt.Errorf("%w: snapshot actor %d has no type or state", ErrBadState, i)
+	out := Snapshot{NodeID: node, Actors: make([]SnapshotActor, 0, len(list))}
+	for i, e := range list {
+		am, _ := e.(map[string]any)
+		typ, _ := am["type"].(string)
+		state, _ := am["state"].(map[string]any)
+		prev, isMap := am["prev_connections"].(map[string]any)
+		if typ == "" || state == nil || (!isMap && am["prev_connections"] != nil) {
+			return fmt.Errorf("%w: snapshot actor %d has no type, no state or bad connections", ErrBadState, i)
 		}
-		if _, err := parsePrev(a.PrevConnections, nil); err != nil {
+		if _, err := parsePrev(prev, nil); err != nil {
 			return fmt.Errorf("snapshot actor %d: %w", i, err)
 		}
+		out.Actors = append(out.Actors, SnapshotActor{Type: typ, State: state, PrevConnections: prev})
 	}
 	*s = out
 	return nil

@@ -206,7 +206,7 @@ func (n *Network) Migrate(ctx context.Context, actorID, toNode string) (err erro
 	}
 	prev := prevConnections(n.node.ID(), actorID, name, conns)
 	msg := &wire.ActorNew{State: wire.ActorNewState{ActorType: typ, ActorState: state, PrevConnections: prev}}
-	resp, rerr := n.node.Request(ctx, toNode, msg)
+	resp, rerr := n.requestActorNew(ctx, toNode, msg)
 	if rerr == nil && resp.Status == wire.StatusOK {
 		n.rt.finishMigration(actorID)
 		n.cfg.log.Debug("actor migrated", "actor", actorID, "to", toNode)
@@ -227,6 +227,35 @@ func (n *Network) Migrate(ctx context.Context, actorID, toNode string) (err erro
 	n.restore(ctx, actorID, done)
 	merr.Restored = true
 	return merr
+}
+
+// actorNewRetries is how often an ACTOR_NEW whose fate is unknown (link
+// lost or no answer) is sent again.
+const actorNewRetries = 4
+
+// requestActorNew sends ACTOR_NEW, again while its fate is unknown: a link
+// that dies after the frame left may or may not have delivered it, and
+// restoring the actor on a guess could leave it running on both nodes. The
+// destination answers a repeated ACTOR_NEW from the same source with the
+// outcome of the first (onActorNew), so asking again is safe.
+func (n *Network) requestActorNew(ctx context.Context, toNode string, msg *wire.ActorNew) (wire.Response, error) {
+	wait := 20 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		resp, err := n.node.Request(ctx, toNode, msg)
+		if err == nil || attempt == actorNewRetries || ctx.Err() != nil ||
+			!(errors.Is(err, rt2rt.ErrLinkDown) || errors.Is(err, rt2rt.ErrTimeout)) {
+			return resp, err
+		}
+		n.cfg.log.Info("ACTOR_NEW outcome unknown, asking again", "to", toNode, "attempt", attempt+1, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return resp, err
+		}
+		wait *= 2
+	}
 }
 
 // prevConnections builds ACTOR_NEW's prev_connections (spec §9.1): per
@@ -329,6 +358,15 @@ func (n *Network) onActorNew(_ context.Context, in *rt2rt.Incoming) {
 		reply(in, wire.StatusServiceUnavailable, nil)
 		return
 	}
+	if last, ok := n.finished[id]; ok && last.from == from {
+		if _, here := n.rt.Actor(id); here {
+			// The source asks again after losing the answer: it gets the
+			// outcome it missed, not a 400 for a duplicate.
+			n.mu.Unlock()
+			reply(in, last.status, nil)
+			return
+		}
+	}
 	if cur, busy := n.arriving[id]; busy || id == "" {
 		n.mu.Unlock()
 		if busy && cur.from == from {
@@ -353,10 +391,14 @@ func (n *Network) onActorNew(_ context.Context, in *rt2rt.Incoming) {
 	n.arriving[id] = cur
 	n.mu.Unlock()
 	done := func(status int) {
+		cur.status = status // before anyone can read it through n.finished
+		_, here := n.rt.Actor(id)
 		n.mu.Lock()
 		delete(n.arriving, id)
+		if here {
+			n.rememberArrival(id, cur)
+		}
 		n.mu.Unlock()
-		cur.status = status
 		close(cur.done)
 		reply(in, status, nil)
 	}
@@ -453,6 +495,20 @@ func (n *Network) publish(ctx context.Context, id string) {
 	if err := n.Publish(ctx, id); err != nil {
 		n.cfg.log.Warn("registry records not written", "actor", id, "err", err)
 	}
+}
+
+// maxArrived bounds the finished arrivals remembered for repeated ACTOR_NEWs.
+const maxArrived = 4096
+
+// rememberArrival keeps the outcome of a finished arrival (n.mu held).
+func (n *Network) rememberArrival(id string, a *arrival) {
+	if len(n.finished) >= maxArrived {
+		for k := range n.finished {
+			delete(n.finished, k) // any one: losing it only costs a repeat its first answer
+			break
+		}
+	}
+	n.finished[id] = a
 }
 
 // arrival is an ACTOR_NEW being handled.

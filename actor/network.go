@@ -119,6 +119,7 @@ type Network struct {
 
 	mu       sync.Mutex
 	arriving map[string]*arrival    // actor id → its ACTOR_NEW in progress
+	finished map[string]*arrival    // actor id → its last finished ACTOR_NEW (for repeats)
 	retrying map[string][]*retryJob // actor id → background reconnections running
 	// suspended: Suspend ran; arrivals are refused.
 	suspended bool
@@ -142,7 +143,7 @@ func NewNetwork(rt *Runtime, node Node, tunnels *tunnel.Manager, flow *token.Flo
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Network{rt: rt, node: node, tunnels: tunnels, flow: flow, cfg: cfg, ctx: ctx, cancel: cancel,
-		arriving: map[string]*arrival{}, retrying: map[string][]*retryJob{}}
+		arriving: map[string]*arrival{}, finished: map[string]*arrival{}, retrying: map[string][]*retryJob{}}
 	node.Handle(wire.CmdPortConnect, n.onPortConnect)
 	node.Handle(wire.CmdPortDisconnect, n.onPortDisconnect)
 	node.Handle(wire.CmdPortRemoteConnect, n.onPortRemoteConnect)
