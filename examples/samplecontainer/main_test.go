@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshkit/meshkit/internal/httpprobe"
 	"github.com/meshkit/meshkit/internal/testproc"
 	"github.com/meshkit/meshkit/opaca"
 )
@@ -38,17 +38,12 @@ func helperMapping(t *testing.T) string {
 
 func get(t *testing.T, url, token string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest("GET", url, nil)
-	require.NoError(t, err)
+	var hdr []string
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		hdr = []string{"Authorization", "Bearer " + token}
 	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, string(b)
+	r := httpprobe.Do(t, "GET", url, "", hdr...)
+	return r.Status, r.Body
 }
 
 // TestRun runs the program in-process: ready line, API answers, clean

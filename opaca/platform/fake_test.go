@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshkit/meshkit/internal/httpprobe"
 	"github.com/meshkit/meshkit/opaca"
 	"github.com/meshkit/meshkit/opaca/client"
 )
@@ -291,18 +292,10 @@ func (tp *testPlatform) deploy(t testing.TB, agent string) string {
 // rawCall does a request and returns status and body.
 func rawCall(t testing.TB, method, url, token, body string) (int, string) {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	require.NoError(t, err)
+	var hdr []string
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		hdr = []string{"Authorization", "Bearer " + token}
 	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	r := httpprobe.Do(t, method, url, body, hdr...)
+	return r.Status, r.Body
 }

@@ -71,17 +71,7 @@ func (t memTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		_ = pr.Close()
 		return nil, rw.failed
 	}
-	return &http.Response{
-		Status:        fmt.Sprintf("%d %s", rw.status, http.StatusText(rw.status)),
-		StatusCode:    rw.status,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        rw.sent,
-		Body:          pr,
-		ContentLength: -1,
-		Request:       req,
-	}, nil
+	return memResponse(req, rw.status, rw.sent, pr, -1), nil
 }
 
 // buffered serves a request that is not a stream in the caller's
@@ -103,17 +93,23 @@ func (t memTransport) buffered(req, sreq *http.Request) (resp *http.Response, er
 	}
 	// the handler has returned, so its header map can no longer change
 	rw.sent = rw.header
+	return memResponse(req, rw.status, rw.sent, io.NopCloser(bytes.NewReader(rw.body.Bytes())), int64(rw.body.Len())), nil
+}
+
+// memResponse is the HTTP/1.1 response to req of a handler served in
+// memory; length -1 is unknown (a stream).
+func memResponse(req *http.Request, status int, header http.Header, body io.ReadCloser, length int64) *http.Response {
 	return &http.Response{
-		Status:        fmt.Sprintf("%d %s", rw.status, http.StatusText(rw.status)),
-		StatusCode:    rw.status,
+		Status:        fmt.Sprintf("%d %s", status, http.StatusText(status)),
+		StatusCode:    status,
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
-		Header:        rw.sent,
-		Body:          io.NopCloser(bytes.NewReader(rw.body.Bytes())),
-		ContentLength: int64(rw.body.Len()),
+		Header:        header,
+		Body:          body,
+		ContentLength: length,
 		Request:       req,
-	}, nil
+	}
 }
 
 type bufferedWriter struct {
