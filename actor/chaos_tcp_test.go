@@ -29,13 +29,13 @@ func TestChaosTCP(t *testing.T) {
 		func() chaosNet { return &tcpChaos{} })
 }
 
-// tcpChaos is TestChaosTCP's network: loopback TCP through relays. (A
-// restart fault would have to point the relays to the restarted node's new
-// port, or restart it on the same one.)
+// tcpChaos is TestChaosTCP's network: loopback TCP through relays. A
+// restarted node listens on the address it had, so the relays still reach it.
 type tcpChaos struct {
 	mu     sync.Mutex
 	relays [][]*testnet.Relay // relays[i][j]: how node i reaches node j (nil when i == j)
 	names  []string
+	listen map[int]string // node i's calvinip URI once it has one
 
 	kills, partitions, isolations, massKills atomic.Int64
 	killed                                   atomic.Int64 // connections killed
@@ -48,7 +48,20 @@ func (n *tcpChaos) newNode(t *testing.T, c *chaosRun, i int) *meshNode {
 		}
 		return nil, fmt.Errorf("no relay from %s to %s", c.names[i], id)
 	})
-	return chaosMeshNode(t, c.reg, c.names[i], c.recs, c.log, rt2rt.WithListen("calvinip://127.0.0.1:0"), rt2rt.WithResolver(resolve))
+	n.mu.Lock()
+	uri, again := n.listen[i]
+	n.mu.Unlock()
+	if !again {
+		uri = "calvinip://127.0.0.1:0"
+	}
+	m := chaosMeshNode(t, c.reg, c.names[i], c.recs, c.log, rt2rt.WithListen(uri), rt2rt.WithResolver(resolve))
+	n.mu.Lock()
+	if n.listen == nil {
+		n.listen = map[int]string{}
+	}
+	n.listen[i] = m.node.URIs()[0]
+	n.mu.Unlock()
+	return m
 }
 
 // relay returns the relay node i reaches node id through.

@@ -32,6 +32,7 @@ var (
 	chaosDuration = flag.Duration("chaos.duration", 3*time.Second, "how long TestChaos and TestChaosTCP inject faults and migrate")
 	chaosDrops    = flag.Bool("chaos.drops", true, "TestChaos also drops frames on links for a while")
 	chaosLogs     = flag.String("chaos.logs", "", "file where a failed TestChaos or TestChaosTCP writes the node logs")
+	chaosRestarts = flag.Bool("chaos.restarts", true, "TestChaos and TestChaosTCP also stop nodes and restart them on their state")
 	chaosDebug    = flag.Bool("chaos.debug", false, "TestChaos and TestChaosTCP keep debug-level node logs (with -chaos.logs)")
 )
 
@@ -169,7 +170,7 @@ type chaosRun struct {
 	undos []chaosUndo // the fault loop's scheduled ends
 
 	migOK, migRestored, migMoved, migOther atomic.Int64
-	checks                                 atomic.Int64
+	checks, restarts                       atomic.Int64
 }
 
 // chaosUndo is the end of a lasting fault, due at at.
@@ -195,6 +196,44 @@ func (c *chaosRun) startNode(i int) *meshNode {
 	}
 	c.list[i] = n
 	return n
+}
+
+// stopNode suspends node i, keeps its snapshot as bytes (as a file would)
+// and closes the node. It returns nil if the node could not be suspended.
+func (c *chaosRun) stopNode(i int) []byte {
+	old := c.nodes()[i]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	snap, err := old.net.Suspend(ctx)
+	if err != nil {
+		c.fail(fmt.Errorf("suspend %s: %w", c.names[i], err))
+		return nil
+	}
+	raw, err := snap.MarshalBinary()
+	if err != nil {
+		c.fail(fmt.Errorf("snapshot of %s: %w", c.names[i], err))
+		return nil
+	}
+	old.close()
+	c.logEvent("stop %s with %d actors", c.names[i], len(snap.Actors))
+	return raw
+}
+
+// resumeNode starts node i again (same id and address) on its snapshot.
+func (c *chaosRun) resumeNode(i int, raw []byte) {
+	n := c.startNode(i)
+	var snap actor.Snapshot
+	if err := snap.UnmarshalBinary(raw); err != nil {
+		c.fail(fmt.Errorf("snapshot of %s: %w", c.names[i], err))
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.net.Resume(ctx, &snap); err != nil {
+		c.fail(fmt.Errorf("resume %s: %w", c.names[i], err))
+	}
+	c.restarts.Add(1)
+	c.logEvent("restart %s with %d actors", c.names[i], len(snap.Actors))
 }
 
 // logEvent notes what happened when (printed if the test fails).
@@ -359,9 +398,19 @@ func runChaos(t *testing.T, flags string, newNet func() chaosNet) {
 	// Faults. Each one lasts a random while; the loop ends it itself.
 	wg.Go(func() {
 		r := rand.New(rand.NewPCG(seed, 1))
+		down := -1 // the node stopped now; one at a time
 		for chaosCtx.Err() == nil {
 			c.endFaults(time.Now(), false)
-			cn.inject(c, r)
+			if *chaosRestarts && down < 0 && r.IntN(20) == 0 {
+				i := r.IntN(len(c.names))
+				lasting := time.Duration(50+r.IntN(300)) * time.Millisecond
+				if raw := c.stopNode(i); raw != nil {
+					down = i
+					c.after(lasting, func() { c.resumeNode(i, raw); down = -1 })
+				}
+			} else {
+				cn.inject(c, r)
+			}
 			pause(chaosCtx, time.Duration(20+r.IntN(60))*time.Millisecond)
 		}
 		c.endFaults(time.Time{}, true)
@@ -513,9 +562,9 @@ func runChaos(t *testing.T, flags string, newNet func() chaosNet) {
 	cn.close()
 	noLeak(t, before)
 	t.Logf("chaos seed %d, %v of chaos (+%v to settle, %v in all): %d tokens delivered to %d sinks, lost 0, duplicated 0; "+
-		"faults: %s; migrations: %d ok, %d restored, %d moved with error, %d refused; %d sequence checks",
+		"faults: %s, %d node restarts on their state; migrations: %d ok, %d restored, %d moved with error, %d refused; %d sequence checks",
 		seed, dur, settled.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), moved, len(actors)-len(flows),
-		faults, c.migOK.Load(), c.migRestored.Load(), c.migMoved.Load(), c.migOther.Load(), c.checks.Load())
+		faults, c.restarts.Load(), c.migOK.Load(), c.migRestored.Load(), c.migMoved.Load(), c.migOther.Load(), c.checks.Load())
 }
 
 // TestChaos runs flows with fan-out across four nodes on the in-memory
