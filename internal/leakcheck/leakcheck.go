@@ -41,6 +41,19 @@ func NoModuleGoroutines(t testing.TB) {
 	})
 }
 
+// NoGoroutinesMentioning fails t when goroutines whose stacks mention any
+// of substrs (e.g. "opaca/container.") still run a few seconds after it
+// ended. Goroutines running a test (testing.tRunner) are not counted.
+func NoGoroutinesMentioning(t testing.TB, substrs ...string) {
+	t.Helper()
+	t.Cleanup(func() {
+		var left []string
+		if !poll(10*time.Millisecond, func() bool { left = goroutinesMentioning(substrs); return len(left) == 0 }) {
+			t.Errorf("leaked goroutines:\n%s", strings.Join(left, "\n\n"))
+		}
+	})
+}
+
 // poll calls done every tick until it reports true or wait has passed, and
 // reports whether it did.
 func poll(tick time.Duration, done func() bool) bool {
@@ -74,4 +87,22 @@ func moduleGoroutines() string {
 		}
 	}
 	return strings.Join(out, "\n\n")
+}
+
+// goroutinesMentioning returns the stacks of the goroutines, other than
+// those running a test, that mention any of substrs.
+func goroutinesMentioning(substrs []string) []string {
+	var out []string
+	for _, g := range strings.Split(stacks(), "\n\n") {
+		if strings.Contains(g, "testing.tRunner") {
+			continue
+		}
+		for _, s := range substrs {
+			if strings.Contains(g, s) {
+				out = append(out, g)
+				break
+			}
+		}
+	}
+	return out
 }

@@ -32,7 +32,11 @@ func TestChecks(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		check func(testing.TB)
-	}{{"NoNewGoroutines", NoNewGoroutines}, {"NoModuleGoroutines", NoModuleGoroutines}} {
+	}{
+		{"NoNewGoroutines", NoNewGoroutines},
+		{"NoModuleGoroutines", NoModuleGoroutines},
+		{"NoGoroutinesMentioning", func(t testing.TB) { NoGoroutinesMentioning(t, "internal/leakcheck.") }},
+	} {
 		name, check := c.name, c.check
 		t.Run(name+"/clean", func(t *testing.T) {
 			f := &fakeT{TB: t}

@@ -6,17 +6,16 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshkit/meshkit/internal/httpprobe"
+	"github.com/meshkit/meshkit/internal/leakcheck"
 	"github.com/meshkit/meshkit/opaca"
 )
 
@@ -25,32 +24,8 @@ import (
 // other cleanups.
 func checkGoroutines(t *testing.T) {
 	t.Helper()
-	t.Cleanup(func() {
-		http.DefaultClient.CloseIdleConnections()
-		var left []string
-		ok := assert.Eventually(t, func() bool {
-			left = ourGoroutines()
-			return len(left) == 0
-		}, 5*time.Second, 10*time.Millisecond)
-		if !ok {
-			t.Errorf("leaked goroutines:\n%s", strings.Join(left, "\n\n"))
-		}
-	})
-}
-
-func ourGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "testing.tRunner") || strings.Contains(g, "ourGoroutines") {
-			continue
-		}
-		if strings.Contains(g, "opaca/container.") || strings.Contains(g, "opaca/client.") {
-			out = append(out, g)
-		}
-	}
-	return out
+	leakcheck.NoGoroutinesMentioning(t, "opaca/container.", "opaca/client.")
+	t.Cleanup(http.DefaultClient.CloseIdleConnections) // before the check
 }
 
 func testImage() opaca.AgentContainerImage {

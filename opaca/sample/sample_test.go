@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,29 +18,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshkit/meshkit/internal/httpprobe"
+	"github.com/meshkit/meshkit/internal/leakcheck"
 	"github.com/meshkit/meshkit/opaca"
 	"github.com/meshkit/meshkit/opaca/container"
 )
 
 func checkGoroutines(t *testing.T) {
 	t.Helper()
-	t.Cleanup(func() {
-		http.DefaultClient.CloseIdleConnections()
-		var left []string
-		if !assert.Eventually(t, func() bool {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			left = left[:0]
-			for _, g := range strings.Split(string(buf), "\n\n") {
-				if !strings.Contains(g, "testing.tRunner") && !strings.Contains(g, "checkGoroutines") && strings.Contains(g, "meshkit/opaca/") {
-					left = append(left, g)
-				}
-			}
-			return len(left) == 0
-		}, 5*time.Second, 10*time.Millisecond) {
-			t.Errorf("leaked goroutines:\n%s", strings.Join(left, "\n\n"))
-		}
-	})
+	leakcheck.NoGoroutinesMentioning(t, "meshkit/opaca/")
+	t.Cleanup(http.DefaultClient.CloseIdleConnections) // before the check
 }
 
 type sampleFixture struct {
