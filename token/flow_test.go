@@ -369,10 +369,12 @@ func TestFlowProperty(t *testing.T) {
 }
 
 func TestFlowRecoversAfterCutPromptly(t *testing.T) {
-	// Default timing: the RTO is 5 s, so only the link events can make this fast.
-	p := newPair(t, 7, DefaultQueueLength, DefaultQueueLength)
+	// An RTO of 30 s: only the link events can make this fast.
+	slow := DefaultTiming
+	slow.RTOMin, slow.RTOMax = 30*time.Second, time.Minute
+	p := newPair(t, 7, DefaultQueueLength, DefaultQueueLength, WithTiming(slow))
 	defer p.close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	require.NoError(t, p.out.Write(New(int64(0))))
 	p.snd.Notify()
@@ -410,15 +412,17 @@ func TestFlowRecoversAfterCutPromptly(t *testing.T) {
 		got <- nil
 	}()
 	require.NoError(t, <-got)
-	assert.Less(t, time.Since(start), time.Second, "resent on re-join, not after an RTO")
+	assert.Less(t, time.Since(start), 15*time.Second, "resent on re-join, not after the 30 s RTO")
 }
 
 func TestFlowFullReceiverResumeNoSpin(t *testing.T) {
-	// Default timing: a sender waiting out Calvin's backoff would need 0.1 s
-	// per refill; the resume signal makes it immediate.
-	p := newPair(t, 9, DefaultQueueLength, 2)
+	// A NACK backoff of 20 s: a sender waiting it out would need 20 s per
+	// refill; the resume signal makes it immediate.
+	slow := DefaultTiming
+	slow.BackoffMin, slow.BackoffMax = 20*time.Second, 20*time.Second
+	p := newPair(t, 9, DefaultQueueLength, 2, WithTiming(slow))
 	defer p.close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for i := range 4 {
 		require.NoError(t, p.out.Write(New(int64(i))))
@@ -431,7 +435,7 @@ func TestFlowFullReceiverResumeNoSpin(t *testing.T) {
 	assert.LessOrEqual(t, p.ab.sent.Load()-sentBefore, int64(1), "no sending while the receiver is full")
 	start := time.Now()
 	require.NoError(t, p.consume(ctx, 4, nil))
-	assert.Less(t, time.Since(start), 90*time.Millisecond, "resume signal, not the 0.1 s backoff")
+	assert.Less(t, time.Since(start), 10*time.Second, "resume signal, not the 20 s backoff")
 }
 
 func TestFlowAbortUnknownPortAndSilence(t *testing.T) {

@@ -20,9 +20,10 @@ import (
 func TestRunPrintsEveryRoundAndSummary(t *testing.T) {
 	leakcheck.NoNewGoroutines(t)
 	var out strings.Builder
-	start := time.Now()
-	require.NoError(t, run(context.Background(), &out, []string{"-rounds", "5"}))
-	assert.Less(t, time.Since(start), 10*time.Second)
+	// A guard against a hang, not a speed check.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	require.NoError(t, run(ctx, &out, []string{"-rounds", "5"}))
 
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
 	require.Len(t, lines, 3+5+1, out.String())
