@@ -35,9 +35,10 @@ var want = []string{
 func TestRunShowsEveryStepAndAnUnbrokenSequence(t *testing.T) {
 	leakcheck.NoNewGoroutines(t)
 	var out strings.Builder
-	start := time.Now()
-	require.NoError(t, run(context.Background(), &out, nil))
-	assert.Less(t, time.Since(start), 30*time.Second)
+	// A guard against a hang, not a speed check.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	require.NoError(t, run(ctx, &out, nil))
 
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
 	require.Len(t, lines, len(want), out.String())
