@@ -318,7 +318,7 @@ func runChaos(t *testing.T, flags string, newNet func() chaosNet) {
 		level = slog.LevelDebug
 	}
 	c := &chaosRun{net: cn, t: t, names: []string{"c0", "c1", "c2", "c3"}, reg: reg, recs: newMemRecords(),
-		log: slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: level})), start: start}
+		log: slog.New(noSinkLines{slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: level})}), start: start}
 	t.Cleanup(func() {
 		if t.Failed() && *chaosLogs != "" {
 			_ = os.WriteFile(*chaosLogs, logBuf.bytes(), 0o644)
@@ -650,6 +650,23 @@ func (m *memChaos) faults() string {
 }
 
 func (m *memChaos) close() {}
+
+// noSinkLines drops test.Sink's line per token, which would bury the debug
+// lines of the nodes.
+type noSinkLines struct{ slog.Handler }
+
+func (h noSinkLines) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "sink" {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h noSinkLines) WithAttrs(as []slog.Attr) slog.Handler {
+	return noSinkLines{h.Handler.WithAttrs(as)}
+}
+
+func (h noSinkLines) WithGroup(name string) slog.Handler { return noSinkLines{h.Handler.WithGroup(name)} }
 
 // lockedBuffer collects log lines from many goroutines.
 type lockedBuffer struct {

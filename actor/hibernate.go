@@ -81,6 +81,29 @@ func (s *Snapshot) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
+// beginArrival marks id as arriving (from: the sending node) unless it
+// already is.
+func (n *Network) beginArrival(id, from string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, busy := n.arriving[id]; busy {
+		return fmt.Errorf("%w: %q is arriving", ErrDuplicateActor, id)
+	}
+	n.arriving[id] = &arrival{from: from, done: make(chan struct{})}
+	return nil
+}
+
+// endArrival ends what beginArrival started.
+func (n *Network) endArrival(id string) {
+	n.mu.Lock()
+	a := n.arriving[id]
+	delete(n.arriving, id)
+	n.mu.Unlock()
+	if a != nil {
+		close(a.done)
+	}
+}
+
 // suspendPoll is how often Suspend looks again at an actor that is busy
 // (migrating, or connecting a port).
 const suspendPoll = 5 * time.Millisecond
@@ -207,8 +230,19 @@ func (n *Network) Resume(ctx context.Context, snap *Snapshot) error {
 		priv, _ := a.State["private"].(map[string]any)
 		id, _ := priv["_id"].(string)
 		conns, err := parsePrev(a.PrevConnections, nil)
+		if err == nil && id == "" {
+			err = fmt.Errorf("%w: actor state without _id", ErrBadState)
+		}
 		if err == nil {
-			_, err = n.rt.ImportActor(ctx, a.Type, a.State)
+			// Until its connections are made (or handed to a retry) the
+			// actor counts as arriving: a migration now would leave the
+			// connections not made yet behind.
+			err = n.beginArrival(id, n.node.ID())
+		}
+		if err == nil {
+			if _, err = n.rt.ImportActor(ctx, a.Type, a.State); err != nil {
+				n.endArrival(id)
+			}
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("actor %q: %w", id, err))
@@ -228,6 +262,7 @@ func (n *Network) Resume(ctx context.Context, snap *Snapshot) error {
 				break
 			}
 		}
+		n.endArrival(b.id)
 		n.publish(ctx, b.id)
 	}
 	return errors.Join(errs...)

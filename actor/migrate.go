@@ -301,11 +301,6 @@ func (n *Network) arrived(ctx context.Context, actorID, toNode string, status in
 // run. Connections that cannot be made now are retried in the background.
 func (n *Network) restore(ctx context.Context, actorID string, done []connRec) {
 	var failed []connRec
-	defer func() {
-		if len(failed) > 0 {
-			n.retryReconnect(actorID, failed)
-		}
-	}()
 	for _, c := range done {
 		var err error
 		switch {
@@ -326,6 +321,12 @@ func (n *Network) restore(ctx context.Context, actorID string, done []connRec) {
 			n.cfg.log.Warn("reconnect after failed migration", "actor", actorID, "port", c.port, "peer", c.peer, "err", err)
 			failed = append(failed, c)
 		}
+	}
+	if len(failed) > 0 {
+		// Registered while the actor is still migrating: a migration or a
+		// Suspend starting once it runs again sees the retry and takes
+		// its connections into account.
+		n.retryReconnect(actorID, failed)
 	}
 	n.rt.abortMigration(actorID)
 }
@@ -421,10 +422,12 @@ func (n *Network) onActorNew(_ context.Context, in *rt2rt.Incoming) {
 		for i, c := range conns {
 			if err := n.reconnect(ctx, c); err != nil {
 				n.cfg.log.Warn("reconnect of arrived actor failed", "actor", id, "port", c.port, "peer", c.peer, "err", err)
-				done(wire.StatusInternalError)
 				// The actor stays here (the source no longer has it): keep
-				// trying the connections still missing.
+				// trying the connections still missing. The retry is
+				// registered before the arrival ends, so that no migration
+				// can start in between and leave those connections behind.
 				n.retryReconnect(id, conns[i:])
+				done(wire.StatusInternalError)
 				return
 			}
 		}
