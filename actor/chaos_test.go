@@ -666,7 +666,9 @@ func (h noSinkLines) WithAttrs(as []slog.Attr) slog.Handler {
 	return noSinkLines{h.Handler.WithAttrs(as)}
 }
 
-func (h noSinkLines) WithGroup(name string) slog.Handler { return noSinkLines{h.Handler.WithGroup(name)} }
+func (h noSinkLines) WithGroup(name string) slog.Handler {
+	return noSinkLines{h.Handler.WithGroup(name)}
+}
 
 // lockedBuffer collects log lines from many goroutines.
 type lockedBuffer struct {

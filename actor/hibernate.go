@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/meshkit/meshkit/rt2rt/wire"
 )
 
@@ -103,6 +105,9 @@ func (n *Network) endArrival(id string) {
 		close(a.done)
 	}
 }
+
+// resumeParallel bounds the actors Resume reconnects at once.
+const resumeParallel = 8
 
 // suspendPoll is how often Suspend looks again at an actor that is busy
 // (migrating, or connecting a port).
@@ -252,18 +257,26 @@ func (n *Network) Resume(ctx context.Context, snap *Snapshot) error {
 	}
 	// Every actor is here before any connection is made, so that local
 	// connections find both ends.
+	// Actors reconnect side by side: one waiting on an unreachable peer
+	// does not hold the others back.
+	var g errgroup.Group
+	g.SetLimit(resumeParallel)
 	for _, b := range imported {
-		for i, c := range b.conns {
-			// A local connection is listed by both ends; making it twice
-			// is harmless (the second replaces the first).
-			if err := n.reconnect(ctx, c); err != nil {
-				n.cfg.log.Info("reconnect after resume failed, retrying", "actor", b.id, "port", c.port, "peer", c.peer, "err", err)
-				n.retryReconnect(b.id, b.conns[i:])
-				break
+		g.Go(func() error {
+			for i, c := range b.conns {
+				// A local connection is listed by both ends; making it
+				// twice is harmless (the second replaces the first).
+				if err := n.reconnect(ctx, c); err != nil {
+					n.cfg.log.Info("reconnect after resume failed, retrying", "actor", b.id, "port", c.port, "peer", c.peer, "err", err)
+					n.retryReconnect(b.id, b.conns[i:])
+					break
+				}
 			}
-		}
-		n.endArrival(b.id)
-		n.publish(ctx, b.id)
+			n.endArrival(b.id)
+			n.publish(ctx, b.id)
+			return nil
+		})
 	}
+	_ = g.Wait() // the goroutines report nothing: failures went to retries
 	return errors.Join(errs...)
 }
