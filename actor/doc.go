@@ -37,6 +37,20 @@
 // ImportActor and Disconnect for PORT_CONNECT, PORT_DISCONNECT and
 // migration.
 //
+// Network binds a Runtime to an rt2rt node. Migrate keeps an actor at the
+// source until the destination confirms and rolls back otherwise; a
+// migrating actor takes no new connection (PORT_CONNECT answers 503), and an
+// ACTOR_NEW whose answer was lost is asked again, the destination answering
+// a repeat with the first outcome, so an actor never runs on two nodes.
+//
+// # Restarting a node
+//
+// Network.Suspend stops every actor, exports its state and connections into
+// a Snapshot (MarshalBinary for a file) and removes it without telling the
+// peers, which keep their unacknowledged tokens as across a link loss.
+// Network.Resume on a node with the same id brings the actors back and
+// reconnects them; the streams continue with nothing lost or duplicated.
+//
 // # Limits
 //
 // Peers create actors (ACTOR_NEW) and connections (PORT_CONNECT), so both
