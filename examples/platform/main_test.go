@@ -115,6 +115,15 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	return l.w.Write(b)
 }
 
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
 func samplePost() opaca.PostAgentContainer {
 	img := sample.Image()
 	img.Requires = nil // posting it must not need the sample requirement
@@ -176,6 +185,10 @@ func TestProgramLocalProcessAndAdopted(t *testing.T) {
 	require.NoError(t, err)
 	post := samplePost()
 	post.Image.ImageName = "proc-sample"
+	// The platform gives the process the first free port from the image's
+	// API port up; 8082 is where other tests' containers live, and one of
+	// them can take it between the platform's probe and the child's bind.
+	post.Image.APIPort = freePort(t)
 	id, err := c.PostContainer(ctx, post, 20)
 	require.NoError(t, err)
 	got, err := client.InvokeAs[string](ctx, c, "OutboundInvokeTest", "sample1", map[string]string{"agentId": "sample2"})
