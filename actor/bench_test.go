@@ -127,7 +127,7 @@ func BenchmarkIdleActors(b *testing.B) {
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)
 		rssBefore := rssBytes()
-		rt, err := actor.NewRuntime(actor.WithRegistry(reg))
+		rt, err := actor.NewRuntime(actor.WithRegistry(reg), actor.WithMaxActors(count))
 		require.NoError(b, err)
 		ctx := context.Background()
 		start := time.Now()

@@ -56,7 +56,7 @@
 // Peers create actors (ACTOR_NEW) and connections (PORT_CONNECT), so both
 // are bounded per runtime, with sentinel errors and 503 on the wire:
 //
-//   - WithMaxActors (default 10000): hosted actors, shadows and arrivals in
+//   - WithMaxActors (default 100000): hosted actors, shadows and arrivals in
 //     progress included; ErrTooManyActors, ACTOR_NEW 503 (the source keeps
 //     the actor).
 //   - WithMaxPortConnections (default 256): connections per port, for an

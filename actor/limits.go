@@ -8,8 +8,9 @@ import (
 // connections (PORT_CONNECT), so both are bounded by default; raise them with
 // WithMaxActors and WithMaxPortConnections.
 const (
-	// DefaultMaxActors bounds the actors one runtime hosts, shadows included.
-	DefaultMaxActors = 10000
+	// DefaultMaxActors bounds the actors one runtime hosts, shadows included:
+	// the 100,000 idle actors of the figures fit (about 200 MB).
+	DefaultMaxActors = 100000
 	// DefaultMaxPortConnections bounds the connections of one port (for an
 	// outport: the peer ports its queue keeps a reader for).
 	DefaultMaxPortConnections = 256

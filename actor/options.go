@@ -116,7 +116,7 @@ func WithBurst(n int) Option {
 }
 
 // WithMaxActors bounds the actors the runtime hosts, shadows and actors
-// being created or arriving included (default DefaultMaxActors, 10000).
+// being created or arriving included (default DefaultMaxActors, 100000).
 // Over the limit CreateActor and ImportActor fail with ErrTooManyActors and
 // an ACTOR_NEW is answered 503, so the migrating side keeps its actor.
 // n must be at least 1.
