@@ -266,7 +266,7 @@ func (n *Network) Resume(ctx context.Context, snap *Snapshot) error {
 			for i, c := range b.conns {
 				// A local connection is listed by both ends; making it
 				// twice is harmless (the second replaces the first).
-				if err := n.reconnect(ctx, c); err != nil {
+				if err := n.reconnect(ctx, c, false); err != nil {
 					n.cfg.log.Info("reconnect after resume failed, retrying", "actor", b.id, "port", c.port, "peer", c.peer, "err", err)
 					n.retryReconnect(b.id, b.conns[i:])
 					break

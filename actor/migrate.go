@@ -166,7 +166,7 @@ func (n *Network) Migrate(ctx context.Context, actorID, toNode string) (err erro
 		return err
 	}
 	defer func() { n.rt.obs.ActorMigrated(actorID, toNode, err) }()
-	n.cfg.log.Debug("migration begins", "actor", actorID, "to", toNode, "connections", fmt.Sprint(conns))
+	n.cfg.log.Debug("migration begins", "actor", actorID, "to", toNode, "connections", conns)
 
 	var done []connRec
 	for _, c := range conns {
@@ -302,22 +302,7 @@ func (n *Network) arrived(ctx context.Context, actorID, toNode string, status in
 func (n *Network) restore(ctx context.Context, actorID string, done []connRec) {
 	var failed []connRec
 	for _, c := range done {
-		var err error
-		switch {
-		case c.peerNode == "" && c.dir == Out:
-			err = n.rt.connect(ctx, c.port, c.peer, actorID)
-		case c.peerNode == "":
-			err = n.rt.connect(ctx, c.peer, c.port, actorID)
-		default:
-			err = n.connectRemote(ctx, c.port, c.peerNode, c.peer, true)
-			if errors.Is(err, ErrBadConnection) && n.cfg.locator != nil {
-				if found, lerr := n.cfg.locator.PortNode(ctx, c.peer); lerr == nil && found != c.peerNode {
-					c.peerNode = found
-					err = n.connectRemote(ctx, c.port, found, c.peer, true)
-				}
-			}
-		}
-		if err != nil {
+		if err := n.reconnect(ctx, c, true); err != nil {
 			n.cfg.log.Warn("reconnect after failed migration", "actor", actorID, "port", c.port, "peer", c.peer, "err", err)
 			failed = append(failed, c)
 		}
@@ -420,7 +405,7 @@ func (n *Network) onActorNew(_ context.Context, in *rt2rt.Incoming) {
 		}
 		n.publish(ctx, id)
 		for i, c := range conns {
-			if err := n.reconnect(ctx, c); err != nil {
+			if err := n.reconnect(ctx, c, false); err != nil {
 				n.cfg.log.Warn("reconnect of arrived actor failed", "actor", id, "port", c.port, "peer", c.peer, "err", err)
 				// The actor stays here (the source no longer has it): keep
 				// trying the connections still missing. The retry is
@@ -521,8 +506,9 @@ type arrival struct {
 	status int // valid once done is closed
 }
 
-// reconnect re-establishes one connection of an arrived actor.
-func (n *Network) reconnect(ctx context.Context, c connRec) error {
+// reconnect re-establishes one connection of an arrived or restored actor
+// (own: restored after a failed migration, so still migrating).
+func (n *Network) reconnect(ctx context.Context, c connRec, own bool) error {
 	node := c.peerNode
 	if node == "" {
 		if _, local := n.rt.Port(c.peer); local {
@@ -536,13 +522,13 @@ func (n *Network) reconnect(ctx context.Context, c connRec) error {
 			return fmt.Errorf("%w: no node for peer port %q", ErrUnknownPort, c.peer)
 		}
 	}
-	err := n.ConnectRemote(ctx, c.port, node, c.peer)
+	err := n.connectRemote(ctx, c.port, node, c.peer, own)
 	if err != nil && n.cfg.locator != nil {
 		// The peer port is not (or no longer) there, or is leaving: it may
 		// have migrated meanwhile, e.g. while this connection waited for a
 		// retry.
 		if found, lerr := n.cfg.locator.PortNode(ctx, c.peer); lerr == nil && found != node {
-			return n.ConnectRemote(ctx, c.port, found, c.peer)
+			return n.connectRemote(ctx, c.port, found, c.peer, own)
 		}
 	}
 	return err
@@ -618,7 +604,7 @@ func (n *Network) retryReconnect(id string, conns []connRec) {
 				}
 				c := job.conns[0]
 				job.mu.Unlock()
-				if err := n.reconnect(actx, c); err != nil {
+				if err := n.reconnect(actx, c, false); err != nil {
 					break
 				}
 				job.mu.Lock()

@@ -214,13 +214,8 @@ func (e *remoteEndpoint) Detach(DisconnectMode) {
 func (e *remoteEndpoint) PeerNodeID() string { return e.peerNode }
 
 // attach connects a local port to a remote peer port through the token flow.
-// own: the port's actor is being restored after a failed migration.
-func (n *Network) attach(portID, peerNode, peerPortID string, own bool, beforeSend func()) error {
-	release, err := n.rt.beginAttach(portID, own)
-	if err != nil {
-		return err
-	}
-	defer release()
+// The caller holds the actor in place (beginAttach).
+func (n *Network) attach(portID, peerNode, peerPortID string, beforeSend func()) error {
 	q, dir, err := n.rt.RemoteQueue(portID, peerPortID)
 	if err != nil {
 		return err
@@ -322,7 +317,7 @@ func (n *Network) connectRemote(ctx context.Context, portID, peerNode, peerPortI
 	if info.Direction == In {
 		// Our receiver must exist before the peer's first TOKEN, which may
 		// overtake the REPLY handling here; otherwise it would get ABORT.
-		if err := n.attach(portID, peerNode, peerPortID, own, nil); err != nil {
+		if err := n.attach(portID, peerNode, peerPortID, nil); err != nil {
 			return err
 		}
 		defer func() {
@@ -358,7 +353,7 @@ func (n *Network) connectRemote(ctx context.Context, portID, peerNode, peerPortI
 			if info.Direction == In {
 				return nil
 			}
-			return n.attach(portID, peerNode, peerPortID, own, nil)
+			return n.attach(portID, peerNode, peerPortID, nil)
 		case wire.StatusGone:
 			// The tunnel id was renamed or replaced (§5.2): try again.
 			gone = t.ID()
@@ -435,9 +430,13 @@ func (n *Network) onPortConnect(_ context.Context, in *rt2rt.Incoming) {
 	}
 	info, _ := n.rt.Port(local)
 	n.cfg.log.Debug("PORT_CONNECT", "port", local, "peer_node", peer, "peer_port", m.PortID)
-	err := n.attach(local, peer, m.PortID, false, func() {
-		reply(in, wire.StatusOK, map[string]any{"port_id": local, "port_properties": info.Properties})
-	})
+	release, err := n.rt.beginAttach(local, false)
+	if err == nil {
+		err = n.attach(local, peer, m.PortID, func() {
+			reply(in, wire.StatusOK, map[string]any{"port_id": local, "port_properties": info.Properties})
+		})
+		release()
+	}
 	switch {
 	case errors.Is(err, ErrMigrating):
 		// The connection would not travel with the actor: the peer tries
