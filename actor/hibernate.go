@@ -122,7 +122,9 @@ const suspendPoll = 5 * time.Millisecond
 // connected is waited for. The registry records are kept: the actors are
 // still this node's. Close the binding, runtime, flow, tunnel manager and
 // node afterwards; a node started with the same id brings the actors back
-// with Resume. After Suspend the binding takes no more actors.
+// with Resume. After Suspend the binding takes no more actors. On an error
+// (ctx ended while an actor was busy) the snapshot holds the actors already
+// taken out; the others still run here.
 func (n *Network) Suspend(ctx context.Context) (*Snapshot, error) {
 	n.mu.Lock()
 	if n.closed || n.suspended {
@@ -194,21 +196,23 @@ func (n *Network) suspendActor(ctx context.Context, id string) (SnapshotActor, e
 			return SnapshotActor{}, ctx.Err()
 		}
 	}
+	// On a failure the actor runs on here with every connection, those the
+	// stopped retries had not made included (restore makes them or retries).
+	all := append(conns, missing...)
 	for _, c := range conns {
 		// Local only: the peers keep their halves and reconnect when the
 		// actor is back (PORT_CONNECT replaces a half that is there).
 		if err := n.rt.Disconnect(context.WithoutCancel(ctx), c.port, c.peer, Temporary); err != nil && !errors.Is(err, ErrBadConnection) {
-			n.rt.abortMigration(id)
+			n.restore(ctx, id, all)
 			return SnapshotActor{}, err
 		}
 	}
 	typ, state, err := n.rt.migrationState(id)
 	if err != nil {
-		n.restore(ctx, id, conns)
+		n.restore(ctx, id, all)
 		return SnapshotActor{}, err
 	}
 	n.rt.finishMigration(id)
-	all := append(conns, missing...)
 	return SnapshotActor{Type: typ, State: state, PrevConnections: prevConnections(n.node.ID(), id, name, all)}, nil
 }
 
