@@ -124,12 +124,13 @@ type memLimits struct {
 
 // admit checks that a write adding newKeys keys and growing the contents
 // by grow bytes stays within the limits; what is the key or index written.
-func (s *MemStore) admit(what string, newKeys int, grow int64) error {
+// The message is formatted only on a refusal: admit runs on every write.
+func (s *MemStore) admit(op string, key any, newKeys int, grow int64) error {
 	if keys := s.keysLocked(); newKeys > 0 && keys+newKeys > s.lim.maxKeys {
-		return fmt.Errorf("%w: %s: %d keys, limit %d", ErrStoreFull, what, keys, s.lim.maxKeys)
+		return fmt.Errorf("%w: %s %q: %d keys, limit %d", ErrStoreFull, op, key, keys, s.lim.maxKeys)
 	}
 	if grow > 0 && s.lim.bytes+grow > s.lim.maxBytes {
-		return fmt.Errorf("%w: %s: %d more bytes on %d, limit %d", ErrStoreFull, what, grow, s.lim.bytes, s.lim.maxBytes)
+		return fmt.Errorf("%w: %s %q: %d more bytes on %d, limit %d", ErrStoreFull, op, key, grow, s.lim.bytes, s.lim.maxBytes)
 	}
 	return nil
 }

@@ -149,7 +149,7 @@ func (s *MemStore) Set(_ context.Context, key string, value any) error {
 	if old, ok := s.values[key]; ok {
 		grow, newKeys = size-sizeOf(old), 0
 	}
-	if err := s.admit(fmt.Sprintf("SET %q", key), newKeys, grow); err != nil {
+	if err := s.admit("SET", key, newKeys, grow); err != nil {
 		return err
 	}
 	s.values[key] = value
@@ -180,7 +180,7 @@ func (s *MemStore) Append(_ context.Context, key string, items []any) error {
 		grow, newKeys = keyCost(key), 1
 	}
 	grow += set.addCost(items)
-	if err := s.admit(fmt.Sprintf("APPEND %q", key), newKeys, grow); err != nil {
+	if err := s.admit("APPEND", key, newKeys, grow); err != nil {
 		return err
 	}
 	s.sets[key] = set
@@ -228,7 +228,7 @@ func (s *MemStore) AddIndex(_ context.Context, index []string, items []any) erro
 		grow, newKeys = levelsCost(k, index), 1
 	}
 	grow += e.set.addCost(items)
-	if err := s.admit(fmt.Sprintf("ADD_INDEX %q", index), newKeys, grow); err != nil {
+	if err := s.admit("ADD_INDEX", index, newKeys, grow); err != nil {
 		return err
 	}
 	s.indexes[k] = e
